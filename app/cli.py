@@ -1,0 +1,198 @@
+"""`hybrid`: the command line of the reference application."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.settings import PROJECT_ROOT, Settings, get_settings
+from app.stack.base import StackError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Temporal-driven order saga and fraud detection: local stack, worker, demo.",
+)
+stack_app = typer.Typer(no_args_is_help=True, help="The embedded local stack of real services.")
+app.add_typer(stack_app, name="stack")
+console = Console(width=140 if not sys.stdout.isatty() else None)
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "temporalio.activity", "temporalio.workflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(code=1)
+
+
+ServiceOption = Annotated[
+    list[str] | None, typer.Option("--service", "-s", help="Only this service (repeatable).")
+]
+
+
+@stack_app.command("up")
+def stack_up(
+    service: ServiceOption = None,
+    worker: Annotated[bool, typer.Option(help="Also start the worker.")] = False,
+) -> None:
+    """Start the services that are not running and wait until all are healthy."""
+    from app.stack.launcher import Stack
+
+    _setup_logging()
+    try:
+        started = Stack(get_settings()).up(service, with_worker=worker)
+    except StackError as exc:
+        raise _fail(exc) from exc
+    console.print(f"started: {', '.join(started) or 'nothing (all running)'}")
+    _print_status(get_settings())
+
+
+@stack_app.command("down")
+def stack_down(service: ServiceOption = None) -> None:
+    """Stop the services the stack started (and only those)."""
+    from app.stack.launcher import Stack
+
+    stopped = Stack(get_settings()).down(service)
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Each service, its health, memory and URL."""
+    _print_status(get_settings())
+
+
+def _print_status(settings: Settings) -> None:
+    from app.stack.launcher import Stack
+
+    table = Table(title=f"local stack ({settings.stack_dir})")
+    for column in ("service", "state", "pid", "RSS MiB", "URL", "what"):
+        table.add_column(column)
+    colour = {"healthy": "green", "unhealthy": "red", "stopped": "dim"}
+    for row in Stack(settings).status():
+        table.add_row(
+            row.name,
+            f"[{colour[row.state]}]{row.state}[/]",
+            str(row.pid or ""),
+            f"{row.rss_mib:.0f}" if row.rss_mib is not None else "",
+            row.url or "",
+            row.description,
+        )
+    table.add_row(
+        "spark",
+        "on demand",
+        "",
+        "",
+        settings.spark_master,
+        "spark-submit per job (no long-running service locally)",
+    )
+    console.print(table)
+    _print_urls(settings)
+
+
+def _print_urls(settings: Settings) -> None:
+    console.print(
+        f"Temporal UI:   {settings.temporal_ui_url}\n"
+        f"Flink UI:      {settings.flink_ui_url}\n"
+        f"Ray dashboard: {settings.ray_dashboard_url}"
+    )
+
+
+@app.command()
+def worker(verbose: bool = False) -> None:
+    """Run the worker for every task queue until SIGTERM/SIGINT."""
+    from app.worker import run_worker
+
+    _setup_logging(verbose)
+    try:
+        asyncio.run(run_worker(get_settings()))
+    except RuntimeError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the pending PostgreSQL migrations."""
+    from app.db.migrate import apply_migrations
+
+    applied = apply_migrations(get_settings().postgres_dsn)
+    console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+
+
+@app.command()
+def smoke(message: str = "hello from the smoke check") -> None:
+    """Run the smoke workflow through the worker and print its result."""
+    try:
+        result = asyncio.run(_run_smoke(get_settings(), message))
+    except RuntimeError as exc:
+        raise _fail(exc) from exc
+    console.print_json(result.model_dump_json())
+
+
+async def _run_smoke(settings: Settings, message: str):
+    from app.models.smoke import SmokeInput
+    from app.temporal_client import connect
+    from workflows.smoke import SmokeWorkflow
+
+    client = await connect(settings)
+    return await client.execute_workflow(
+        SmokeWorkflow.run,
+        SmokeInput(message=message),
+        id=f"smoke-{uuid.uuid4().hex[:12]}",
+        task_queue=settings.order_task_queue,
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Bring the stack and a worker up, run the smoke workflow, print where the UIs are."""
+    from app.stack.launcher import Stack
+
+    _setup_logging()
+    settings = get_settings()
+    try:
+        Stack(settings).up(with_worker=True)
+        result = asyncio.run(_run_smoke(settings, "hello from the demo"))
+    except (StackError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"[green]smoke workflow {result.workflow_id} completed[/]: "
+        f"PostgreSQL {result.stored.postgres_version}"
+    )
+    _print_status(settings)
+    console.print("The stack keeps running; stop it with `./hybrid stack down`.")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test(ctx: typer.Context) -> None:
+    """Lint, then run the test suite (pytest); it brings up the stack services it needs."""
+    os.chdir(PROJECT_ROOT)
+    for lint in (["check", "."], ["format", "--check", "."]):
+        if subprocess.run([str(Path(sys.executable).parent / "ruff"), *lint]).returncode != 0:
+            raise typer.Exit(code=1)
+    os.execv(sys.executable, [sys.executable, "-m", "pytest", *ctx.args])
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""The activities' PostgreSQL connection pool."""
+
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from app.settings import Settings
+
+
+class DatabaseUnavailable(RuntimeError):
+    pass
+
+
+async def open_pool(settings: Settings, max_size: int = 10) -> AsyncConnectionPool:
+    pool = AsyncConnectionPool(settings.postgres_dsn, min_size=1, max_size=max_size, open=False)
+    try:
+        await pool.open(wait=True, timeout=10)
+    except PoolTimeout as exc:
+        await pool.close()
+        raise DatabaseUnavailable(
+            f"PostgreSQL is not reachable at {settings.postgres_dsn.split('@')[-1]}: start the "
+            "local stack with `./hybrid stack up` or set HYBRID_POSTGRES_DSN"
+        ) from exc
+    return pool

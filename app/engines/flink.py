@@ -1,0 +1,82 @@
+"""Submitting PyFlink jobs to the session cluster and reading their state over Flink's REST API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from app.settings import Settings
+from app.stack.services import flink_environment, prepare_flink_dirs
+from app.stack.tools import java_home, maven_jars
+
+
+class FlinkSubmitError(RuntimeError):
+    pass
+
+
+def flink_home() -> Path:
+    import pyflink
+
+    return Path(pyflink.__file__).parent
+
+
+def submit_python_job(settings: Settings, script: Path, args: list[str]) -> str:
+    """`flink run -d -py` against the session cluster; returns the Flink job id.
+
+    The client plans the job locally, so it runs with the same lib dir (Kafka connector
+    included) as the cluster's processes."""
+    home = flink_home()
+    java = java_home(settings, "flink")
+    prepare_flink_dirs(settings, home, maven_jars(settings, "flink"))
+    rest = urlsplit(settings.flink_rest_url)
+    done = subprocess.run(
+        [
+            "bash",
+            str(home / "bin" / "flink"),
+            "run",
+            "-m",
+            f"{rest.hostname}:{rest.port or 8081}",
+            "-d",
+            "-py",
+            str(script),
+            "-pyexec",
+            sys.executable,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(settings, home, java),
+        timeout=300,
+    )
+    for line in done.stdout.splitlines():
+        if "JobID" in line:
+            return line.rsplit(maxsplit=1)[-1]
+    raise FlinkSubmitError(
+        f"flink run {script.name} failed (exit {done.returncode}):\n"
+        f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    )
+
+
+def _env(settings: Settings, home: Path, java: Path) -> dict[str, str]:
+    return {**os.environ, **flink_environment(settings, home, java)}
+
+
+class FlinkRest:
+    """The handful of REST calls the project uses."""
+
+    def __init__(self, settings: Settings, timeout_s: float = 10.0):
+        self.client = httpx.Client(base_url=settings.flink_rest_url, timeout=timeout_s)
+
+    def jobs(self) -> list[dict]:
+        return self.client.get("/jobs/overview").raise_for_status().json()["jobs"]
+
+    def job(self, job_id: str) -> dict:
+        return self.client.get(f"/jobs/{job_id}").raise_for_status().json()
+
+    def cancel(self, job_id: str) -> None:
+        self.client.patch(f"/jobs/{job_id}", params={"mode": "cancel"}).raise_for_status()

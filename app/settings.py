@@ -1,0 +1,101 @@
+"""The one place configuration comes from.
+
+Every value is an environment variable prefixed ``HYBRID_`` (``HYBRID_TEMPORAL_ADDRESS``,
+``HYBRID_POSTGRES_DSN`` ...). The defaults point at the embedded local stack; the compose file
+sets the same variables to point at its containers. No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HYBRID_", extra="ignore")
+
+    # Temporal
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_url: str = "http://localhost:8233"
+    order_task_queue: str = "orders"
+    fraud_task_queue: str = "fraud"
+    pipeline_task_queue: str = "pipeline"
+
+    # PostgreSQL
+    postgres_dsn: str = "postgresql://hybrid:hybrid@localhost:55432/hybrid"
+
+    # Kafka
+    kafka_bootstrap_servers: str = "localhost:19092"
+    transactions_topic: str = "transactions"
+    transactions_partitions: int = 4
+    alerts_topic: str = "fraud-alerts"
+    alerts_partitions: int = 2
+    dead_letter_topic: str = "transactions-dlq"
+
+    # Flink session cluster
+    flink_rest_url: str = "http://localhost:8081"
+
+    # Spark: jobs are spark-submit runs against this master; `local[2]` runs them in-process on
+    # this machine, `spark://host:7077` sends the same job to a standalone cluster.
+    spark_master: str = "local[2]"
+
+    # Ray: the head's dashboard address, which also serves the Jobs API.
+    ray_address: str = "http://localhost:8265"
+
+    # Storage shared by the engines
+    lake_dir: Path = PROJECT_ROOT / ".stack" / "lake"
+    model_store_dir: Path = PROJECT_ROOT / ".stack" / "models"
+
+    # Local stack only: where the launcher keeps state and logs, and the ports it needs beyond
+    # the ones implied by the addresses above.
+    stack_dir: Path = PROJECT_ROOT / ".stack"
+    temporal_ui_port: int = 8233
+    kafka_controller_port: int = 19093
+    ray_gcs_port: int = 6390
+    stack_health_timeout_s: float = Field(default=180.0, gt=0)
+    # Java for Kafka and Flink; unset means the `java` on PATH.
+    java_home: Path | None = Field(default=None, validation_alias="JAVA_HOME")
+
+    @property
+    def temporal_port(self) -> int:
+        return _port(self.temporal_address)
+
+    @property
+    def postgres_port(self) -> int:
+        return urlsplit(self.postgres_dsn).port or 5432
+
+    @property
+    def kafka_port(self) -> int:
+        return _port(self.kafka_bootstrap_servers.split(",")[0])
+
+    @property
+    def flink_rest_port(self) -> int:
+        return urlsplit(self.flink_rest_url).port or 8081
+
+    @property
+    def ray_dashboard_port(self) -> int:
+        return urlsplit(self.ray_address).port or 8265
+
+    @property
+    def flink_ui_url(self) -> str:
+        return self.flink_rest_url
+
+    @property
+    def ray_dashboard_url(self) -> str:
+        return self.ray_address
+
+
+def _port(host_port: str) -> int:
+    return int(host_port.rsplit(":", 1)[1])
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

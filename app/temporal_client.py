@@ -1,0 +1,25 @@
+"""Connecting to Temporal with the project's data converter."""
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+
+from app.settings import Settings
+
+
+class TemporalUnavailable(RuntimeError):
+    pass
+
+
+async def connect(settings: Settings) -> Client:
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+        )
+    except (RuntimeError, RPCError) as exc:
+        raise TemporalUnavailable(
+            f"Temporal is not reachable at {settings.temporal_address} ({exc}): start the local "
+            "stack with `./hybrid stack up` or set HYBRID_TEMPORAL_ADDRESS"
+        ) from exc

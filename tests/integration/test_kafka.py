@@ -1,0 +1,28 @@
+"""Kafka: the broker, its project topics and a confluent-kafka round trip."""
+
+from confluent_kafka.admin import AdminClient
+
+from app.settings import Settings
+from tests.integration.helpers import consume, new_topic, produce
+
+
+def test_project_topics_exist_with_their_partition_counts(stack, base_settings: Settings) -> None:
+    topics = (
+        AdminClient({"bootstrap.servers": base_settings.kafka_bootstrap_servers})
+        .list_topics(timeout=10)
+        .topics
+    )
+    assert (
+        len(topics[base_settings.transactions_topic].partitions)
+        == base_settings.transactions_partitions
+    )
+    assert len(topics[base_settings.alerts_topic].partitions) == base_settings.alerts_partitions
+    assert base_settings.dead_letter_topic in topics
+
+
+def test_produce_consume_round_trip(stack, base_settings: Settings) -> None:
+    topic = new_topic(base_settings, "roundtrip", partitions=3)
+    sent = [(f"card-{i % 5}", f'{{"n": {i}}}') for i in range(50)]
+    produce(base_settings, topic, sent)
+    received = consume(base_settings, topic, count=len(sent))
+    assert sorted(received) == sorted(sent)

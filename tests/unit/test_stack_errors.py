@@ -1,0 +1,123 @@
+"""Bad set-up gets a clear error that names the service and what to do."""
+
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings
+from app.stack.base import StackError, port_in_use
+from app.stack.launcher import Stack
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a throw-away stack: its own directory and ports, never the real stack's."""
+    settings = Settings(
+        stack_dir=tmp_path / "stack",
+        temporal_address=f"localhost:{free_port()}",
+        temporal_ui_port=free_port(),
+        postgres_dsn=f"postgresql://hybrid:hybrid@localhost:{free_port()}/hybrid",
+        kafka_bootstrap_servers=f"localhost:{free_port()}",
+        kafka_controller_port=free_port(),
+    )
+    yield settings
+    assert Stack(settings).down() == [], "a failed `up` left a process running"
+
+
+@pytest.fixture
+def occupied_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_port_already_taken(scratch: Settings, occupied_port: int) -> None:
+    settings = scratch.model_copy(
+        update={"postgres_dsn": f"postgresql://hybrid:hybrid@localhost:{occupied_port}/hybrid"}
+    )
+    with pytest.raises(StackError) as error:
+        Stack(settings).up(["postgres"])
+    message = str(error.value)
+    assert message.startswith("[postgres]")
+    assert f"port {occupied_port} (PostgreSQL) is already in use" in message
+    assert "HYBRID_POSTGRES_DSN" in message
+    assert not (settings.stack_dir / "run" / "postgres.pid").exists()
+
+
+def test_java_home_without_java(scratch: Settings, tmp_path: Path) -> None:
+    settings = scratch.model_copy(update={"java_home": tmp_path / "no-java-here"})
+    with pytest.raises(StackError) as error:
+        Stack(settings).up(["kafka"])
+    message = str(error.value)
+    assert message.startswith("[kafka]")
+    assert "has no bin/java" in message
+    assert "Java 17" in message
+
+
+def test_java_missing_from_path(
+    scratch: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(StackError) as error:
+        Stack(scratch).up(["flink-jobmanager"])
+    message = str(error.value)
+    assert message.startswith("[flink-jobmanager]")
+    assert "Java is not installed" in message
+    assert "apt-get install openjdk-17-jre-headless" in message
+
+
+def test_java_too_old(scratch: Settings, tmp_path: Path) -> None:
+    fake_home = tmp_path / "java8"
+    (fake_home / "bin").mkdir(parents=True)
+    java = fake_home / "bin" / "java"
+    java.write_text("#!/bin/sh\necho 'openjdk version \"1.8.0_392\"' >&2\n")
+    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(StackError, match=r"Java 8 found .* Java 17 or newer is required"):
+        Stack(scratch.model_copy(update={"java_home": fake_home})).up(["kafka"])
+
+
+def test_service_failing_its_health_check(scratch: Settings) -> None:
+    settings = scratch.model_copy(update={"stack_health_timeout_s": 0.05})
+    with pytest.raises(StackError) as error:
+        Stack(settings).up(["temporal"])
+    message = str(error.value)
+    assert message.startswith("[temporal] not healthy after 0.05 s")
+    assert f"log: {settings.stack_dir / 'logs' / 'temporal.log'}" in message
+    assert "HYBRID_STACK_HEALTH_TIMEOUT_S" in message
+    # what this `up` started is stopped again: nothing left behind
+    assert not (settings.stack_dir / "run" / "temporal.pid").exists()
+    assert not port_in_use(settings.temporal_port)
+
+
+def test_service_exiting_during_start_up(
+    scratch: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the worker, pointed at a Temporal server that is not there, exits and says so
+    monkeypatch.setenv("HYBRID_TEMPORAL_ADDRESS", scratch.temporal_address)
+    with pytest.raises(StackError) as error:
+        Stack(scratch).up(["worker"])
+    message = str(error.value)
+    assert message.startswith("[worker] exited with code 1")
+    assert f"Temporal is not reachable at {scratch.temporal_address}" in message
+    assert "./hybrid stack up" in message
+
+
+def test_unknown_service_name(scratch: Settings) -> None:
+    with pytest.raises(StackError, match="choose from: postgres, temporal"):
+        Stack(scratch).up(["mysql"])
+
+
+def test_down_and_status_on_an_empty_stack(scratch: Settings) -> None:
+    stack = Stack(scratch)
+    assert stack.down() == []
+    assert {row.state for row in stack.status()} == {"stopped"}
