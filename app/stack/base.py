@@ -111,6 +111,10 @@ class Service:
         return self.settings.stack_dir / self.name
 
     @property
+    def working_dir(self) -> Path:
+        return self.state_dir
+
+    @property
     def log_file(self) -> Path:
         return self.settings.stack_dir / "logs" / f"{self.name}.log"
 
@@ -145,7 +149,7 @@ class Service:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                cwd=self.state_dir,
+                cwd=self.working_dir,
                 start_new_session=True,  # its own process group: `down` stops the whole tree
                 user=self.run_as if _is_root() else None,
             )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -50,8 +52,22 @@ class Postgres(Service):
         return f"postgresql://{dsn.username}@{dsn.hostname}:{dsn.port}{dsn.path}"
 
     @property
+    def home(self) -> Path:
+        """Where the server's files live. As root the server runs as `postgres`, which may not be
+        able to traverse the checkout (CI clones into a 0700 temporary directory), so its files
+        go under that account's home, named after this stack directory."""
+        if not self.run_as:
+            return self.state_dir
+        stack_id = hashlib.sha256(str(self.settings.stack_dir).encode()).hexdigest()[:10]
+        return Path(pwd.getpwnam(self.run_as).pw_dir) / f"hybrid-stack-{stack_id}"
+
+    @property
     def data_dir(self) -> Path:
-        return self.state_dir / "data"
+        return self.home / "data"
+
+    @property
+    def working_dir(self) -> Path:
+        return self.home
 
     def install(self) -> None:
         self.bin_dir = postgres_bin_dir(self.name)
@@ -62,13 +78,15 @@ class Postgres(Service):
             return
         dsn = urlsplit(self.settings.postgres_dsn)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        password_file = self.state_dir / "initdb.pw"
-        password_file.write_text(dsn.password or "")
-        for path in (self.data_dir, self.socket_dir):
+        for path in (self.home, self.data_dir, self.socket_dir):
             path.mkdir(parents=True, exist_ok=True)
+        password_file = self.home / "initdb.pw"
+        password_file.write_text(dsn.password or "")
         if self.run_as:
-            for path in (self.data_dir, self.socket_dir, password_file):
+            for path in (self.home, self.data_dir, self.socket_dir, password_file):
                 shutil.chown(path, self.run_as, self.run_as)
+            (self.state_dir / "data").unlink(missing_ok=True)
+            (self.state_dir / "data").symlink_to(self.data_dir)
         self.data_dir.chmod(0o700)
         done = subprocess.run(
             [
@@ -97,7 +115,7 @@ class Postgres(Service):
 
     @property
     def socket_dir(self) -> Path:
-        return self.state_dir / "run"
+        return self.home / "run"
 
     def command(self) -> list[str]:
         return [
