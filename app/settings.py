@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # PostgreSQL
     postgres_dsn: str = "postgresql://hybrid:hybrid@localhost:55432/hybrid"
 
+    # The simulated payment provider's injected faults (0 to 1), for demos and fault tests.
+    payment_transient_error_rate: float = Field(default=0.0, ge=0, le=1)
+    payment_timeout_rate: float = Field(default=0.0, ge=0, le=1)
+
     # Kafka
     kafka_bootstrap_servers: str = "localhost:19092"
     transactions_topic: str = "transactions"

@@ -13,12 +13,19 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from psycopg_pool import AsyncConnectionPool
 from temporalio.worker import Worker
 
+from activities.inventory import InventoryActivities
+from activities.orders import OrderActivities
+from activities.payment_provider import ProviderFaults, SimulatedPaymentProvider
+from activities.payments import PaymentActivities
+from activities.shipping import ShippingActivities
 from activities.smoke import SmokeActivities
 from app.db.pool import open_pool
 from app.settings import Settings
 from app.temporal_client import connect
+from workflows.order_saga import OrderSagaWorkflow
 from workflows.smoke import SmokeWorkflow
 
 log = logging.getLogger("worker")
@@ -30,11 +37,40 @@ class TaskQueueRegistration:
     activities: list[Any] = field(default_factory=list)
 
 
-def registrations(settings: Settings, smoke: SmokeActivities) -> dict[str, TaskQueueRegistration]:
+def registrations(
+    settings: Settings, pool: AsyncConnectionPool, provider_pool: AsyncConnectionPool
+) -> dict[str, TaskQueueRegistration]:
+    smoke = SmokeActivities(pool)
+    orders = OrderActivities(pool)
+    inventory = InventoryActivities(pool)
+    # the provider is an external system in real life: it gets connections of its own
+    provider = SimulatedPaymentProvider(
+        provider_pool,
+        ProviderFaults(
+            transient_error_rate=settings.payment_transient_error_rate,
+            timeout_rate=settings.payment_timeout_rate,
+        ),
+    )
+    payments = PaymentActivities(pool, provider)
+    shipping = ShippingActivities(pool)
     return {
         settings.order_task_queue: TaskQueueRegistration(
-            workflows=[SmokeWorkflow],
-            activities=[smoke.record_smoke_run],
+            workflows=[SmokeWorkflow, OrderSagaWorkflow],
+            activities=[
+                smoke.record_smoke_run,
+                orders.record_order,
+                orders.screen_order,
+                orders.complete_order,
+                orders.close_order,
+                inventory.reserve_stock,
+                inventory.release_stock,
+                payments.authorize_payment,
+                payments.void_payment,
+                payments.capture_payment,
+                payments.refund_payment,
+                shipping.create_shipment,
+                shipping.cancel_shipment,
+            ],
         ),
     }
 
@@ -44,34 +80,35 @@ async def run_worker(
 ) -> None:
     stop = stop or _stop_on_signals()
     client = await connect(settings)
-    pool = await open_pool(settings)
-    try:
+    async with contextlib.AsyncExitStack() as running:
+        pool = await open_pool(settings, max_size=20)
+        running.push_async_callback(pool.close)
+        provider_pool = await open_pool(settings, max_size=10)
+        running.push_async_callback(provider_pool.close)
         workers = [
             Worker(
                 client,
                 task_queue=queue,
-                workflows=reg.workflows,
-                activities=reg.activities,
+                workflows=registration.workflows,
+                activities=registration.activities,
+                max_concurrent_activities=50,
                 graceful_shutdown_timeout=timedelta(seconds=10),
             )
-            for queue, reg in registrations(settings, SmokeActivities(pool)).items()
+            for queue, registration in registrations(settings, pool, provider_pool).items()
         ]
-        async with contextlib.AsyncExitStack() as running:
-            for worker in workers:
-                await running.enter_async_context(worker)
-            log.info(
-                "connected to Temporal at %s (namespace %s); task queues: %s",
-                settings.temporal_address,
-                settings.temporal_namespace,
-                ", ".join(w.task_queue for w in workers),
-            )
-            log.info("worker ready")
-            if ready is not None:
-                ready.set()
-            await stop.wait()
-            log.info("shutting down: finishing running activities")
-    finally:
-        await pool.close()
+        for worker in workers:
+            await running.enter_async_context(worker)
+        log.info(
+            "connected to Temporal at %s (namespace %s); task queues: %s",
+            settings.temporal_address,
+            settings.temporal_namespace,
+            ", ".join(w.task_queue for w in workers),
+        )
+        log.info("worker ready")
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("shutting down: finishing running activities")
     log.info("worker stopped")
 
 

@@ -181,6 +181,20 @@ class OrderRef(Model):
     order_id: str
 
 
+class ReservationRequest(Model):
+    order_id: str
+    items: list[OrderItem]
+
+
+class ScreeningRequest(Model):
+    order_id: str
+    customer_id: str
+    card_id: str
+    amount: Decimal
+    client_country: str
+    ship_country: str
+
+
 class PaymentRequest(Model):
     order_id: str
     card_id: str

@@ -1,0 +1,193 @@
+"""The order record: create it, screen it for fraud, and close it in a terminal state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio import activity
+
+from activities.saga_log import append_event
+from app.models.orders import (
+    FraudDecision,
+    OrderClosure,
+    OrderRef,
+    OrderRequest,
+    Screening,
+    ScreeningRequest,
+    StepOutcome,
+)
+
+# Fraud-screen rules over PostgreSQL state. The streaming alerts (Flink CEP) land in
+# fraud_alerts; the trained model joins later behind this same activity.
+LARGE_ORDER = Decimal("5000")
+NEW_CUSTOMER_LIMIT = Decimal("1000")
+UNUSUAL_AMOUNT_FACTOR = Decimal("5")
+HISTORY_NEEDED = 3
+
+
+class OrderActivities:
+    def __init__(self, pool: AsyncConnectionPool):
+        self.pool = pool
+
+    @activity.defn
+    async def record_order(self, request: OrderRequest) -> StepOutcome:
+        async with self.pool.connection() as conn, conn.transaction():
+            inserted = await conn.execute(
+                "insert into orders (order_id, customer_id, card_id, currency, total,"
+                " client_country, client_ip, device_id, ship_country)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " on conflict (order_id) do nothing",
+                (
+                    request.order_id,
+                    request.customer_id,
+                    request.payment.card_id,
+                    request.currency,
+                    request.total,
+                    request.client.country,
+                    str(request.client.ip),
+                    request.client.device_id,
+                    request.shipping_address.country,
+                ),
+            )
+            if inserted.rowcount == 0:
+                return StepOutcome(applied=False, detail="order already recorded")
+            for line, item in enumerate(request.items, start=1):
+                await conn.execute(
+                    "insert into order_items (order_id, line, sku, quantity, unit_price)"
+                    " values (%s, %s, %s, %s, %s)",
+                    (request.order_id, line, item.sku, item.quantity, item.unit_price),
+                )
+            await append_event(conn, request.order_id, "record_order", "done", total=request.total)
+        return StepOutcome(applied=True, detail=f"order recorded, total {request.total}")
+
+    @activity.defn
+    async def screen_order(self, request: ScreeningRequest) -> Screening:
+        async with self.pool.connection() as conn, conn.transaction():
+            card_alerts = await (
+                await conn.execute(
+                    "select pattern from fraud_alerts where card_id = %s and status = 'OPEN'"
+                    " order by detected_at",
+                    (request.card_id,),
+                )
+            ).fetchall()
+            customer_alerts = await (
+                await conn.execute(
+                    "select count(*) from fraud_alerts"
+                    " where customer_id = %s and card_id <> %s and status = 'OPEN'",
+                    (request.customer_id, request.card_id),
+                )
+            ).fetchone()
+            customer = await (
+                await conn.execute(
+                    "select home_country from customers where customer_id = %s",
+                    (request.customer_id,),
+                )
+            ).fetchone()
+            history = await (
+                await conn.execute(
+                    "select count(*), coalesce(avg(total), 0) from orders"
+                    " where customer_id = %s and status = 'COMPLETED' and order_id <> %s",
+                    (request.customer_id, request.order_id),
+                )
+            ).fetchone()
+            screening = _decide(request, card_alerts, customer_alerts, customer, history)
+            await conn.execute(
+                "update orders set fraud_decision = %s, updated_at = now() where order_id = %s",
+                (screening.decision.value, request.order_id),
+            )
+            await append_event(
+                conn,
+                request.order_id,
+                "screen_order",
+                "done",
+                decision=screening.decision,
+                reasons=screening.reasons,
+            )
+        return screening
+
+    @activity.defn
+    async def complete_order(self, order: OrderRef) -> StepOutcome:
+        """Consume the reserved stock and mark the order COMPLETED, in one transaction."""
+        async with self.pool.connection() as conn, conn.transaction():
+            reservation = await (
+                await conn.execute(
+                    "select status from reservations where order_id = %s for update",
+                    (order.order_id,),
+                )
+            ).fetchone()
+            if reservation and reservation[0] == "ACTIVE":
+                await conn.execute(
+                    "update inventory i set on_hand = i.on_hand - l.quantity,"
+                    " reserved = i.reserved - l.quantity"
+                    " from reservation_lines l where l.order_id = %s and l.sku = i.sku",
+                    (order.order_id,),
+                )
+                await conn.execute(
+                    "update reservations set status = 'CONSUMED', updated_at = now()"
+                    " where order_id = %s",
+                    (order.order_id,),
+                )
+            updated = await conn.execute(
+                "update orders set status = 'COMPLETED', status_reason = null, updated_at = now()"
+                " where order_id = %s and status = 'PENDING'",
+                (order.order_id,),
+            )
+            await append_event(conn, order.order_id, "complete_order", "done")
+        return StepOutcome(applied=updated.rowcount == 1, detail="stock consumed, order completed")
+
+    @activity.defn
+    async def close_order(self, closure: OrderClosure) -> StepOutcome:
+        """Record a terminal state other than COMPLETED (rejected, cancelled, failed)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            updated = await conn.execute(
+                "update orders set status = %s, status_reason = %s, updated_at = now()"
+                " where order_id = %s and status = 'PENDING'",
+                (closure.status.value, closure.reason, closure.order_id),
+            )
+            await append_event(
+                conn, closure.order_id, "close_order", closure.status.value, reason=closure.reason
+            )
+        return StepOutcome(applied=updated.rowcount == 1, detail=f"order {closure.status.value}")
+
+
+def _decide(
+    request: ScreeningRequest,
+    card_alerts: list[tuple[str]],
+    customer_alerts: tuple[int] | None,
+    customer: tuple[str] | None,
+    history: tuple[int, Decimal] | None,
+) -> Screening:
+    if card_alerts:
+        patterns = ", ".join(sorted({pattern for (pattern,) in card_alerts}))
+        return Screening(
+            decision=FraudDecision.REJECT, reasons=[f"open fraud alert on the card: {patterns}"]
+        )
+    reasons = []
+    if customer_alerts and customer_alerts[0]:
+        reasons.append(f"{customer_alerts[0]} open fraud alert(s) on the customer's other cards")
+    if customer is None and request.amount > NEW_CUSTOMER_LIMIT:
+        reasons.append(f"unknown customer ordering more than {NEW_CUSTOMER_LIMIT}")
+    if (
+        customer is not None
+        and request.client_country != customer[0]
+        and (request.ship_country != customer[0])
+    ):
+        reasons.append(
+            f"ordered from {request.client_country} and shipped to {request.ship_country},"
+            f" far from the customer's home country {customer[0]}"
+        )
+    if request.amount > LARGE_ORDER:
+        reasons.append(f"amount {request.amount} above {LARGE_ORDER}")
+    if (
+        history
+        and history[0] >= HISTORY_NEEDED
+        and request.amount > UNUSUAL_AMOUNT_FACTOR * history[1]
+    ):
+        reasons.append(
+            f"amount {request.amount} is more than {UNUSUAL_AMOUNT_FACTOR}x the customer's"
+            f" average of {Decimal(history[1]).quantize(Decimal('0.01'))}"
+        )
+    return Screening(
+        decision=FraudDecision.REVIEW if reasons else FraudDecision.APPROVE, reasons=reasons
+    )

@@ -1,0 +1,414 @@
+"""OrderSagaWorkflow: one order from PENDING to COMPLETED, REJECTED, CANCELLED or FAILED.
+
+The business process, step by step, with the compensation of each step:
+
+    record order                          (PENDING, idempotent on the order id)
+    fraud screen                          APPROVE / REVIEW / REJECT
+      REVIEW: wait for the `decide_review` update, at most `review_timeout` (default 24 h);
+              no decision by then means REJECTED
+    reserve stock       <- release stock
+    authorize payment   <- void payment
+    create shipment     <- cancel shipment
+    capture payment     <- refund payment    (the point of no return for cancellation)
+    complete order                        (stock consumed, COMPLETED)
+
+If a step fails for a business reason (out of stock, card declined, unknown SKU, invalid
+quantity, no carrier), the steps that happened are compensated in reverse order and the order
+ends FAILED. Compensations never give up: they retry until they succeed, and each is recorded.
+
+Messages:
+    update `decide_review(ReviewDecision)`  only while a review is pending
+    update `cancel(CancelRequest)`          before capture: abort and compensate (CANCELLED);
+                                            after capture: refused
+    signal `fraud_alert(FraudAlertSignal)`  before capture: abort and compensate (REJECTED)
+Queries: `status`, `steps`, `compensations`. Search attributes: OrderStatus, CustomerId,
+FraudDecision.
+
+A compensation is registered *before* its step starts: an abort can arrive while the step is in
+flight, and whether it took effect is then unknown. Every compensation is idempotent and leaves
+a tombstone that stops a late attempt of its step, so running it is always safe; when a step
+fails for a business reason its transaction rolled back, so its compensation is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from activities.inventory import InventoryActivities
+    from activities.orders import OrderActivities
+    from activities.payments import PaymentActivities
+    from activities.shipping import ShippingActivities
+    from app.models.orders import (
+        BusinessError,
+        CancelRequest,
+        CompensationRecord,
+        FraudAlertSignal,
+        FraudDecision,
+        MessageAccepted,
+        OrderClosure,
+        OrderRef,
+        OrderRequest,
+        OrderResult,
+        OrderStatus,
+        OrderView,
+        PaymentRequest,
+        ReservationRequest,
+        ReviewDecision,
+        ReviewVerdict,
+        Screening,
+        ScreeningRequest,
+        ShipmentRequest,
+        StepOutcome,
+        StepRecord,
+    )
+    from workflows.search_attributes import CUSTOMER_ID, FRAUD_DECISION, ORDER_STATUS
+
+# Forward steps retry infrastructure errors with backoff for up to ten minutes, then the saga
+# compensates. Business errors are final at once.
+STEP_TIMEOUTS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=15),
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        non_retryable_error_types=[kind.value for kind in BusinessError],
+    ),
+}
+# Compensations must never give up: unlimited attempts, backoff capped at a minute.
+COMPENSATION_TIMEOUTS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=15),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=0,
+    ),
+}
+
+
+class SagaAborted(Exception):
+    """A cancel update or a fraud alert arrived before capture."""
+
+    def __init__(self, status: OrderStatus, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Compensation:
+    step: str
+    name: str
+    undo: Callable[[], Awaitable[StepOutcome]]
+
+
+@workflow.defn(failure_exception_types=[ValidationError])
+class OrderSagaWorkflow:
+    @workflow.init
+    def __init__(self, order: OrderRequest) -> None:
+        self.order = order
+        self.status = OrderStatus.PENDING
+        self.screening: Screening | None = None
+        self.review: ReviewDecision | None = None
+        self.abort: SagaAborted | None = None
+        self.capture_started = False
+        self.step_history: list[StepRecord] = []
+        self.compensations_done: list[CompensationRecord] = []
+        self.pending_compensations: list[Compensation] = []
+
+    @workflow.run
+    async def run(self, order: OrderRequest) -> OrderResult:
+        workflow.upsert_search_attributes([CUSTOMER_ID.value_set(order.customer_id)])
+        self.set_status(OrderStatus.PENDING)
+        await self.step("record_order", OrderActivities.record_order, order)
+
+        self.set_status(OrderStatus.SCREENING)
+        self.screening = await self.step(
+            "screen_order", OrderActivities.screen_order, self.screening_request()
+        )
+        workflow.upsert_search_attributes([FRAUD_DECISION.value_set(self.screening.decision)])
+        if self.screening.decision is FraudDecision.REJECT:
+            return await self.close(OrderStatus.REJECTED, "; ".join(self.screening.reasons))
+        if self.screening.decision is FraudDecision.REVIEW:
+            rejection = await self.wait_for_review()
+            if rejection:
+                return await self.close(OrderStatus.REJECTED, rejection)
+
+        payment = self.payment_request()
+        try:
+            self.raise_if_aborted()  # a cancel or a fraud alert during the review
+            self.set_status(OrderStatus.RESERVING_STOCK)
+            await self.compensable(
+                "reserve_stock",
+                InventoryActivities.reserve_stock,
+                ReservationRequest(order_id=order.order_id, items=order.items),
+                "release_stock",
+                InventoryActivities.release_stock,
+                OrderRef(order_id=order.order_id),
+            )
+            self.set_status(OrderStatus.AUTHORIZING_PAYMENT)
+            await self.compensable(
+                "authorize_payment",
+                PaymentActivities.authorize_payment,
+                payment,
+                "void_payment",
+                PaymentActivities.void_payment,
+                payment,
+            )
+            self.set_status(OrderStatus.CREATING_SHIPMENT)
+            await self.compensable(
+                "create_shipment",
+                ShippingActivities.create_shipment,
+                ShipmentRequest(
+                    order_id=order.order_id, address=order.shipping_address, items=order.items
+                ),
+                "cancel_shipment",
+                ShippingActivities.cancel_shipment,
+                OrderRef(order_id=order.order_id),
+            )
+            self.raise_if_aborted()
+            self.capture_started = True  # from here on, cancel and fraud alerts are refused
+            self.set_status(OrderStatus.CAPTURING_PAYMENT)
+            await self.compensable(
+                "capture_payment",
+                PaymentActivities.capture_payment,
+                payment,
+                "refund_payment",
+                PaymentActivities.refund_payment,
+                payment,
+            )
+        except SagaAborted as aborted:
+            await self.compensate()
+            return await self.close(aborted.status, aborted.reason)
+        except ActivityError as failure:
+            await self.compensate()
+            return await self.close(OrderStatus.FAILED, describe_failure(failure))
+
+        await self.step(
+            "complete_order", OrderActivities.complete_order, OrderRef(order_id=order.order_id)
+        )
+        self.set_status(OrderStatus.COMPLETED)
+        return self.result(reason=None)
+
+    # --- messages --------------------------------------------------------------------------------
+
+    @workflow.update
+    async def decide_review(self, decision: ReviewDecision) -> MessageAccepted:
+        self.review = decision
+        return self.accepted(f"review {decision.decision.value} by {decision.reviewer}")
+
+    @decide_review.validator
+    def validate_review(self, decision: ReviewDecision) -> None:
+        if self.status is not OrderStatus.AWAITING_REVIEW or self.review is not None:
+            raise ValueError(
+                f"order {self.order.order_id} has no pending review (status {self.status.value})"
+            )
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> MessageAccepted:
+        self.abort = SagaAborted(OrderStatus.CANCELLED, f"cancelled: {request.reason}")
+        return self.accepted("cancellation accepted: compensating")
+
+    @cancel.validator
+    def validate_cancel(self, request: CancelRequest) -> None:
+        if self.status.terminal:
+            raise ValueError(f"order {self.order.order_id} is already {self.status.value}")
+        if self.capture_started:
+            raise ValueError(
+                f"order {self.order.order_id} cannot be cancelled: payment has been captured;"
+                " request a return instead"
+            )
+        if self.abort is not None:
+            raise ValueError(f"order {self.order.order_id} is already aborting: {self.abort}")
+
+    @workflow.signal
+    def fraud_alert(self, alert: FraudAlertSignal) -> None:
+        if self.capture_started or self.status.terminal or self.abort is not None:
+            workflow.logger.info("fraud alert %s ignored: order is %s", alert.alert_id, self.status)
+            return
+        self.abort = SagaAborted(
+            OrderStatus.REJECTED, f"fraud alert {alert.alert_id} ({alert.pattern}) on the card"
+        )
+
+    @workflow.query(name="status")
+    def status_view(self) -> OrderView:
+        return OrderView(
+            order_id=self.order.order_id,
+            status=self.status,
+            fraud_decision=self.screening.decision if self.screening else None,
+            reasons=self.screening.reasons if self.screening else [],
+            review=self.review,
+            abort_reason=self.abort.reason if self.abort else None,
+        )
+
+    @workflow.query
+    def steps(self) -> list[StepRecord]:
+        return self.step_history
+
+    @workflow.query
+    def compensations(self) -> list[CompensationRecord]:
+        return self.compensations_done
+
+    # --- the machinery behind the steps --------------------------------------------------------
+
+    async def wait_for_review(self) -> str | None:
+        """Wait for a reviewer; returns why the order is rejected, or None when approved."""
+        self.set_status(OrderStatus.AWAITING_REVIEW)
+        try:
+            await workflow.wait_condition(
+                lambda: self.review is not None or self.abort is not None,
+                timeout=self.order.review_timeout,
+                timeout_summary="review deadline",
+            )
+        except TimeoutError:
+            return f"no review decision within {self.order.review_timeout}"
+        if self.review is None:
+            return None  # aborted: the caller compensates and closes
+        if self.review.decision is ReviewVerdict.REJECT:
+            return f"rejected in review by {self.review.reviewer}: {self.review.note}"
+        return None
+
+    async def step(self, name: str, activity: Callable[..., Any], argument: Any) -> Any:
+        self.record_step(name, "started")
+        try:
+            result = await workflow.execute_activity_method(activity, argument, **STEP_TIMEOUTS)
+        except ActivityError as failure:
+            self.record_step(name, "failed", describe_failure(failure))
+            raise
+        self.record_step(name, "done", getattr(result, "detail", ""))
+        return result
+
+    async def compensable(
+        self,
+        name: str,
+        activity: Callable[..., Any],
+        argument: Any,
+        undo_name: str,
+        undo_activity: Callable[..., Any],
+        undo_argument: Any,
+    ) -> None:
+        """Run a step that an abort may interrupt, with its compensation registered first."""
+        self.raise_if_aborted()
+
+        async def undo() -> StepOutcome:
+            return await workflow.execute_activity_method(
+                undo_activity, undo_argument, **COMPENSATION_TIMEOUTS
+            )
+
+        compensation = Compensation(step=name, name=undo_name, undo=undo)
+        self.pending_compensations.append(compensation)
+        self.record_step(name, "started")
+        running = workflow.start_activity_method(activity, argument, **STEP_TIMEOUTS)
+        await workflow.wait_condition(lambda: running.done() or self.abort is not None)
+        if not running.done():
+            running.cancel()
+            with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                await running  # resolves at once: the activity is abandoned, not awaited
+            self.record_step(name, "cancelled", "aborted while in flight")
+            self.raise_if_aborted()
+        try:
+            outcome: StepOutcome = await running
+        except ActivityError as failure:
+            if is_business_failure(failure):
+                # its transaction rolled back: nothing to undo
+                self.pending_compensations.remove(compensation)
+            self.record_step(name, "failed", describe_failure(failure))
+            raise
+        self.record_step(name, "done", outcome.detail)
+
+    async def compensate(self) -> None:
+        self.set_status(OrderStatus.COMPENSATING)
+        while self.pending_compensations:
+            compensation = self.pending_compensations.pop()
+            outcome = await compensation.undo()
+            self.compensations_done.append(
+                CompensationRecord(
+                    step=compensation.step,
+                    compensation=compensation.name,
+                    at=workflow.now(),
+                    detail=outcome.detail,
+                )
+            )
+
+    def raise_if_aborted(self) -> None:
+        if self.abort is not None:
+            raise self.abort
+
+    async def close(self, status: OrderStatus, reason: str) -> OrderResult:
+        await self.step(
+            "close_order",
+            OrderActivities.close_order,
+            OrderClosure(
+                order_id=self.order.order_id,
+                status=status,
+                reason=reason,
+                fraud_decision=self.screening.decision if self.screening else None,
+            ),
+        )
+        self.set_status(status)
+        return self.result(reason)
+
+    def set_status(self, status: OrderStatus) -> None:
+        self.status = status
+        workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
+
+    def record_step(self, step: str, outcome: str, detail: str = "") -> None:
+        self.step_history.append(
+            StepRecord(step=step, outcome=outcome, at=workflow.now(), detail=detail)
+        )
+
+    def accepted(self, message: str) -> MessageAccepted:
+        return MessageAccepted(order_id=self.order.order_id, status=self.status, message=message)
+
+    def result(self, reason: str | None) -> OrderResult:
+        return OrderResult(
+            order_id=self.order.order_id,
+            status=self.status,
+            reason=reason,
+            fraud_decision=self.screening.decision if self.screening else None,
+            steps=self.step_history,
+            compensations=self.compensations_done,
+        )
+
+    def screening_request(self) -> ScreeningRequest:
+        return ScreeningRequest(
+            order_id=self.order.order_id,
+            customer_id=self.order.customer_id,
+            card_id=self.order.payment.card_id,
+            amount=self.order.total,
+            client_country=self.order.client.country,
+            ship_country=self.order.shipping_address.country,
+        )
+
+    def payment_request(self) -> PaymentRequest:
+        return PaymentRequest(
+            order_id=self.order.order_id,
+            card_id=self.order.payment.card_id,
+            amount=self.order.total,
+            currency=self.order.currency,
+        )
+
+
+def is_business_failure(failure: ActivityError) -> bool:
+    cause = failure.cause
+    return isinstance(cause, ApplicationError) and cause.type in {k.value for k in BusinessError}
+
+
+def describe_failure(failure: ActivityError) -> str:
+    cause = failure.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type}: {cause.message}"
+    return str(cause or failure)
