@@ -7,13 +7,14 @@ its own transactions (table `provider_operations`), apart from the shop's `payme
 Behaviour for tests and demos:
 - test cards: a card id starting with `card_declined` is declined at authorization, one starting
   with `card_capture_declined` is declined at capture;
-- injected faults, at configurable rates: a *transient error* (the call fails, nothing happened)
-  and a *timeout* (the provider did the work, but the answer is lost). Both are retried by
-  Temporal, and the idempotency key makes the retry safe.
+- a latency per call, and injected faults at configurable rates: a *transient error* (the call
+  fails, nothing happened) and a *timeout* (the provider did the work, but the answer is lost).
+  Both are retried by Temporal, and the idempotency key makes the retry safe.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ class ProviderTimeout(Exception):
 
 
 @dataclass(frozen=True)
-class ProviderFaults:
+class ProviderBehaviour:
+    latency_s: float = 0.0  # how long each call takes, as a real provider's network round trip
     transient_error_rate: float = 0.0
     timeout_rate: float = 0.0
 
@@ -48,11 +50,11 @@ class SimulatedPaymentProvider:
     def __init__(
         self,
         pool: AsyncConnectionPool,
-        faults: ProviderFaults | None = None,
+        behaviour: ProviderBehaviour | None = None,
         rng: random.Random | None = None,
     ):
         self.pool = pool
-        self.faults = faults or ProviderFaults()
+        self.behaviour = behaviour or ProviderBehaviour()
         self.rng = rng or random.Random()
 
     async def authorize(self, order_id: str, card_id: str, amount: Decimal) -> ProviderAnswer:
@@ -104,7 +106,8 @@ class SimulatedPaymentProvider:
         amount: Decimal,
         decline_reason: str | None,
     ) -> ProviderAnswer:
-        if self.rng.random() < self.faults.transient_error_rate:
+        await asyncio.sleep(self.behaviour.latency_s)
+        if self.rng.random() < self.behaviour.transient_error_rate:
             raise ProviderUnavailable(f"payment provider unavailable during {operation} (503)")
         key = f"{order_id}:{operation}"
         async with self.pool.connection() as conn, conn.transaction():
@@ -132,7 +135,7 @@ class SimulatedPaymentProvider:
                 )
             ).fetchone()
         assert row is not None
-        if self.rng.random() < self.faults.timeout_rate:
+        if self.rng.random() < self.behaviour.timeout_rate:
             raise ProviderTimeout(f"payment provider did not answer the {operation} in time")
         return ProviderAnswer(
             approved=row[0] == "approved", reference=row[1], amount=row[2], decline_reason=row[3]

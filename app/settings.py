@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     # PostgreSQL
     postgres_dsn: str = "postgresql://hybrid:hybrid@localhost:55432/hybrid"
 
-    # The simulated payment provider's injected faults (0 to 1), for demos and fault tests.
+    # The simulated payment provider: latency per call, and injected fault rates (0 to 1).
+    payment_latency_ms: int = Field(default=0, ge=0)
     payment_transient_error_rate: float = Field(default=0.0, ge=0, le=1)
     payment_timeout_rate: float = Field(default=0.0, ge=0, le=1)
 

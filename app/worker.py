@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
-from activities.payment_provider import ProviderFaults, SimulatedPaymentProvider
+from activities.payment_provider import ProviderBehaviour, SimulatedPaymentProvider
 from activities.payments import PaymentActivities
 from activities.shipping import ShippingActivities
 from activities.smoke import SmokeActivities
@@ -46,7 +46,8 @@ def registrations(
     # the provider is an external system in real life: it gets connections of its own
     provider = SimulatedPaymentProvider(
         provider_pool,
-        ProviderFaults(
+        ProviderBehaviour(
+            latency_s=settings.payment_latency_ms / 1000,
             transient_error_rate=settings.payment_transient_error_rate,
             timeout_rate=settings.payment_timeout_rate,
         ),

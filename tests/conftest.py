@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from temporalio.client import Client
 
+from app.seed import seed
 from app.settings import Settings, get_settings
 from app.stack.launcher import Stack
 from app.temporal_client import connect
@@ -44,6 +45,11 @@ def stack(base_settings: Settings) -> Iterator[Stack]:
     started = launcher.up()
     yield launcher
     launcher.down(started)
+
+
+@pytest.fixture(scope="session")
+def seeded(stack: Stack, base_settings: Settings) -> None:
+    seed(base_settings.postgres_dsn)
 
 
 @pytest.fixture(scope="session")

@@ -167,7 +167,10 @@ def an_order(order_id: str | None = None, **changes) -> OrderRequest:
         ],
         currency="EUR",
         shipping_address=ShippingAddress(
-            name="Alice Martin", line1="1 rue de Rivoli", city="Paris", postal_code="75001",
+            name="Alice Martin",
+            line1="1 rue de Rivoli",
+            city="Paris",
+            postal_code="75001",
             country="FR",
         ),
         client=ClientContext(country="FR", ip="192.0.2.10", device_id="dev-alice-1"),

@@ -23,8 +23,14 @@ from app.models.orders import (
 from tests.workflows.conftest import SagaHarness, an_order
 from workflows.order_saga import OrderSagaWorkflow
 
-FORWARD = ["record_order", "screen_order", "reserve_stock", "authorize_payment",
-           "create_shipment", "capture_payment"]
+FORWARD = [
+    "record_order",
+    "screen_order",
+    "reserve_stock",
+    "authorize_payment",
+    "create_shipment",
+    "capture_payment",
+]
 
 
 async def start(saga: SagaHarness, **changes) -> WorkflowHandle:
@@ -140,7 +146,10 @@ async def test_cancel_before_capture_compensates_in_reverse(saga: SagaHarness) -
     assert result.reason == "cancelled: customer changed their mind"
     # the shipment was in flight: its compensation runs too (idempotent, leaves a tombstone)
     assert [c.compensation for c in result.compensations] == [
-        "cancel_shipment", "void_payment", "release_stock"]
+        "cancel_shipment",
+        "void_payment",
+        "release_stock",
+    ]
     assert "capture_payment" not in saga.backend.calls
     compensations = await handle.query(OrderSagaWorkflow.compensations)
     assert compensations == result.compensations
@@ -202,8 +211,11 @@ async def test_fraud_alert_after_capture_is_ignored(saga: SagaHarness) -> None:
         ("reserve_stock", BusinessError.INVALID_QUANTITY, []),
         ("authorize_payment", BusinessError.CARD_DECLINED, ["release_stock"]),
         ("create_shipment", BusinessError.SHIPPING_UNAVAILABLE, ["void_payment", "release_stock"]),
-        ("capture_payment", BusinessError.CARD_DECLINED,
-         ["cancel_shipment", "void_payment", "release_stock"]),
+        (
+            "capture_payment",
+            BusinessError.CARD_DECLINED,
+            ["cancel_shipment", "void_payment", "release_stock"],
+        ),
     ],
 )
 async def test_a_business_failure_compensates_what_happened_in_reverse(
@@ -215,7 +227,7 @@ async def test_a_business_failure_compensates_what_happened_in_reverse(
     assert result.reason == f"{error.value}: scripted {error.value}"
     assert [c.compensation for c in result.compensations] == expected_compensations
     calls = saga.backend.calls
-    assert calls[calls.index(failing_step) + 1:] == [*expected_compensations, "close_order"]
+    assert calls[calls.index(failing_step) + 1 :] == [*expected_compensations, "close_order"]
     assert saga.backend.attempts[failing_step] == 1  # business errors are not retried
 
 
@@ -244,11 +256,17 @@ async def test_queries_report_status_steps_and_search_attributes(saga: SagaHarne
     assert view.reasons == ["scripted"]
     steps = await handle.query(OrderSagaWorkflow.steps)
     assert [(s.step, s.outcome) for s in steps] == [
-        ("record_order", "started"), ("record_order", "done"),
-        ("screen_order", "started"), ("screen_order", "done")]
+        ("record_order", "started"),
+        ("record_order", "done"),
+        ("screen_order", "started"),
+        ("screen_order", "done"),
+    ]
     attributes = (await handle.describe()).typed_search_attributes
     assert {p.key.name: p.value for p in attributes} == {
-        "CustomerId": "cust-alice", "FraudDecision": "REVIEW", "OrderStatus": "AWAITING_REVIEW"}
+        "CustomerId": "cust-alice",
+        "FraudDecision": "REVIEW",
+        "OrderStatus": "AWAITING_REVIEW",
+    }
     await handle.execute_update(OrderSagaWorkflow.cancel, CancelRequest(reason="test over"))
     await handle.result()
 

@@ -1,0 +1,253 @@
+"""The saga's activities against PostgreSQL: each is one transaction, idempotent on
+(order id, step), and its compensation leaves a tombstone that stops a late attempt."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from temporalio.exceptions import ApplicationError
+
+from activities.inventory import InventoryActivities
+from activities.orders import OrderActivities
+from activities.payment_provider import (
+    ProviderBehaviour,
+    ProviderTimeout,
+    ProviderUnavailable,
+    SimulatedPaymentProvider,
+)
+from activities.payments import PaymentActivities
+from activities.shipping import ShippingActivities
+from app.db.pool import open_pool
+from app.invariants import check_order_invariants
+from app.models.orders import (
+    FraudDecision,
+    OrderRef,
+    OrderRequest,
+    PaymentRequest,
+    ReservationRequest,
+    ScreeningRequest,
+    ShipmentRequest,
+)
+from app.settings import Settings
+from tests.integration.orders import new_customer, new_sku, order_for, provider_operations, stock
+
+
+@pytest.fixture
+async def pool(stack, seeded, base_settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
+    pool = await open_pool(base_settings, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def dsn(base_settings: Settings) -> str:
+    return base_settings.postgres_dsn
+
+
+async def recorded(pool: AsyncConnectionPool, order: OrderRequest) -> OrderRequest:
+    await OrderActivities(pool).record_order(order)
+    return order
+
+
+def payment_of(order: OrderRequest) -> PaymentRequest:
+    return PaymentRequest(
+        order_id=order.order_id,
+        card_id=order.payment.card_id,
+        amount=order.total,
+        currency=order.currency,
+    )
+
+
+async def test_record_order_is_idempotent(pool, dsn) -> None:
+    order = order_for({new_sku(dsn): 1})
+    first = await OrderActivities(pool).record_order(order)
+    second = await OrderActivities(pool).record_order(order)
+    assert (first.applied, second.applied) == (True, False)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute(
+            "select count(*) from order_items where order_id = %s", (order.order_id,)
+        ).fetchone() == (1,)
+
+
+async def test_reserve_twice_reserves_once(pool, dsn) -> None:
+    sku = new_sku(dsn, on_hand=10)
+    order = await recorded(pool, order_for({sku: 3}))
+    inventory = InventoryActivities(pool)
+    request = ReservationRequest(order_id=order.order_id, items=order.items)
+    assert (await inventory.reserve_stock(request)).applied
+    assert not (await inventory.reserve_stock(request)).applied
+    assert stock(dsn, sku) == (10, 3)
+    assert (await inventory.release_stock(OrderRef(order_id=order.order_id))).applied
+    assert not (await inventory.release_stock(OrderRef(order_id=order.order_id))).applied
+    assert stock(dsn, sku) == (10, 0)
+
+
+async def test_release_before_reserve_leaves_a_tombstone(pool, dsn) -> None:
+    sku = new_sku(dsn, on_hand=10)
+    order = await recorded(pool, order_for({sku: 2}))
+    inventory = InventoryActivities(pool)
+    released = await inventory.release_stock(OrderRef(order_id=order.order_id))
+    assert released.detail == "nothing was reserved"
+    late = await inventory.reserve_stock(
+        ReservationRequest(order_id=order.order_id, items=order.items)
+    )
+    assert late.applied is False
+    assert late.detail == "reservation already RELEASED"
+    assert stock(dsn, sku) == (10, 0)
+
+
+@pytest.mark.parametrize(
+    ("on_hand", "max_per_order", "quantity", "error_type", "message"),
+    [
+        (2, 5, 3, "OutOfStock", "3 wanted, 2 available"),
+        (50, 5, 6, "InvalidQuantity", "quantity 6 is over the limit of 5"),
+    ],
+)
+async def test_reserve_business_errors_are_typed_and_final(
+    pool, dsn, on_hand, max_per_order, quantity, error_type, message
+) -> None:
+    sku = new_sku(dsn, on_hand=on_hand, max_per_order=max_per_order)
+    order = await recorded(pool, order_for({sku: quantity}))
+    with pytest.raises(ApplicationError) as error:
+        await InventoryActivities(pool).reserve_stock(
+            ReservationRequest(order_id=order.order_id, items=order.items)
+        )
+    assert (error.value.type, error.value.non_retryable) == (error_type, True)
+    assert message in error.value.message
+    assert stock(dsn, sku) == (on_hand, 0)
+
+
+async def test_unknown_sku_is_a_business_error(pool, dsn) -> None:
+    order = await recorded(pool, order_for({new_sku(dsn): 1, "SKU-DOES-NOT-EXIST": 1}))
+    with pytest.raises(ApplicationError) as error:
+        await InventoryActivities(pool).reserve_stock(
+            ReservationRequest(order_id=order.order_id, items=order.items)
+        )
+    assert error.value.type == "UnknownSku"
+    assert "SKU-DOES-NOT-EXIST" in error.value.message
+
+
+async def test_lost_provider_answer_is_retried_without_a_second_charge(pool, dsn) -> None:
+    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    always_lost = SimulatedPaymentProvider(pool, ProviderBehaviour(timeout_rate=1.0))
+    with pytest.raises(ProviderTimeout):
+        await PaymentActivities(pool, always_lost).authorize_payment(payment_of(order))
+    payments = PaymentActivities(pool, SimulatedPaymentProvider(pool))
+    assert (await payments.authorize_payment(payment_of(order))).applied
+    with pytest.raises(ProviderTimeout):
+        await PaymentActivities(pool, always_lost).capture_payment(payment_of(order))
+    assert (await payments.capture_payment(payment_of(order))).applied
+    assert not (await payments.capture_payment(payment_of(order))).applied
+    assert provider_operations(dsn, order.order_id) == [
+        ("authorize", "approved"),
+        ("capture", "approved"),
+    ]
+
+
+async def test_transient_provider_error_changes_nothing(pool, dsn) -> None:
+    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    down = SimulatedPaymentProvider(pool, ProviderBehaviour(transient_error_rate=1.0))
+    with pytest.raises(ProviderUnavailable):
+        await PaymentActivities(pool, down).authorize_payment(payment_of(order))
+    assert provider_operations(dsn, order.order_id) == []
+
+
+async def test_void_undoes_an_authorization_whose_answer_was_lost(pool, dsn) -> None:
+    # a worker died after the provider authorized, before the shop recorded it
+    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    provider = SimulatedPaymentProvider(pool)
+    await provider.authorize(order.order_id, order.payment.card_id, order.total)
+    payments = PaymentActivities(pool, provider)
+    voided = await payments.void_payment(payment_of(order))
+    assert voided.applied
+    late = await payments.authorize_payment(payment_of(order))
+    assert (late.applied, late.detail) == (False, "payment already VOIDED")
+    assert provider_operations(dsn, order.order_id) == [
+        ("authorize", "approved"),
+        ("void", "approved"),
+    ]
+
+
+async def test_declined_card_is_recorded_and_final(pool, dsn) -> None:
+    order = await recorded(pool, order_for({new_sku(dsn): 1}, card_id="card_declined_0002"))
+    payments = PaymentActivities(pool, SimulatedPaymentProvider(pool))
+    with pytest.raises(ApplicationError) as error:
+        await payments.authorize_payment(payment_of(order))
+    assert (error.value.type, error.value.non_retryable) == ("CardDeclined", True)
+    assert not (await payments.void_payment(payment_of(order))).applied
+    assert provider_operations(dsn, order.order_id) == [("authorize", "declined")]
+
+
+async def test_refund_then_void_after_capture(pool, dsn) -> None:
+    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    payments = PaymentActivities(pool, SimulatedPaymentProvider(pool))
+    await payments.authorize_payment(payment_of(order))
+    await payments.capture_payment(payment_of(order))
+    assert (await payments.refund_payment(payment_of(order))).applied
+    assert not (await payments.refund_payment(payment_of(order))).applied
+    assert not (await payments.void_payment(payment_of(order))).applied
+    assert provider_operations(dsn, order.order_id) == [
+        ("authorize", "approved"),
+        ("capture", "approved"),
+        ("refund", "approved"),
+    ]
+
+
+async def test_shipment_cancel_before_create_is_a_tombstone(pool, dsn) -> None:
+    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    shipping = ShippingActivities(pool)
+    assert not (await shipping.cancel_shipment(OrderRef(order_id=order.order_id))).applied
+    request = ShipmentRequest(
+        order_id=order.order_id, address=order.shipping_address, items=order.items
+    )
+    assert not (await shipping.create_shipment(request)).applied
+
+
+async def test_shipping_to_an_unserved_country_is_a_business_error(pool, dsn) -> None:
+    order = await recorded(pool, order_for({new_sku(dsn): 1}, country="AQ"))
+    with pytest.raises(ApplicationError) as error:
+        await ShippingActivities(pool).create_shipment(
+            ShipmentRequest(
+                order_id=order.order_id, address=order.shipping_address, items=order.items
+            )
+        )
+    assert error.value.type == "ShippingUnavailable"
+
+
+async def test_fraud_screen_rules(pool, dsn) -> None:
+    screen = OrderActivities(pool).screen_order
+    customer = new_customer(dsn, home_country="FR")
+    card = f"card_screen_{random.randrange(10**9)}"
+    order = await recorded(pool, order_for({new_sku(dsn): 1}, card_id=card, customer_id=customer))
+
+    def request(**changes) -> ScreeningRequest:
+        base = dict(
+            order_id=order.order_id,
+            customer_id=customer,
+            card_id=card,
+            amount=order.total,
+            client_country="FR",
+            ship_country="FR",
+        )
+        return ScreeningRequest(**{**base, **changes})
+
+    assert (await screen(request())).decision is FraudDecision.APPROVE
+    assert (await screen(request(amount=9000))).decision is FraudDecision.REVIEW
+    unknown = await screen(request(customer_id="cust-nobody", amount=2000))
+    assert unknown.reasons == ["unknown customer ordering more than 1000"]
+    far = await screen(request(client_country="NG", ship_country="NG"))
+    assert far.decision is FraudDecision.REVIEW
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "insert into fraud_alerts (alert_id, card_id, customer_id, pattern, event_time)"
+            " values (%s, %s, %s, 'card_testing', now())",
+            (f"alert-{card}", card, customer),
+        )
+    rejected = await screen(request())
+    assert rejected.decision is FraudDecision.REJECT
+    assert rejected.reasons == ["open fraud alert on the card: card_testing"]
+    assert check_order_invariants(dsn, [order.order_id]) == []
