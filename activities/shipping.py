@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
@@ -16,6 +17,24 @@ class ShippingActivities:
         self.pool = pool
 
     @activity.defn
+    async def check_shipping_zone(self, request: ShipmentRequest) -> StepOutcome:
+        """Fail fast, before stock or money is held, when no carrier serves the country."""
+        async with self.pool.connection() as conn:
+            carrier = await self._carrier(conn, request.address.country)
+        return StepOutcome(applied=False, detail=f"{carrier} ships to {request.address.country}")
+
+    @staticmethod
+    async def _carrier(conn: AsyncConnection, country: str) -> str:
+        zone = await (
+            await conn.execute("select carrier from shipping_zones where country = %s", (country,))
+        ).fetchone()
+        if zone is None:
+            raise business_error(
+                BusinessError.SHIPPING_UNAVAILABLE, f"no carrier ships to {country}"
+            )
+        return zone[0]
+
+    @activity.defn
     async def create_shipment(self, request: ShipmentRequest) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
             existing = await (
@@ -26,32 +45,22 @@ class ShippingActivities:
             ).fetchone()
             if existing:
                 return StepOutcome(applied=False, detail=f"shipment already {existing[0]}")
-            zone = await (
-                await conn.execute(
-                    "select carrier from shipping_zones where country = %s",
-                    (request.address.country,),
-                )
-            ).fetchone()
-            if zone is None:
-                raise business_error(
-                    BusinessError.SHIPPING_UNAVAILABLE,
-                    f"no carrier ships to {request.address.country}",
-                )
-            tracking = f"{zone[0][:3].upper()}{uuid.uuid4().hex[:12].upper()}"
+            carrier = await self._carrier(conn, request.address.country)
+            tracking = f"{carrier[:3].upper()}{uuid.uuid4().hex[:12].upper()}"
             await conn.execute(
                 "insert into shipments (order_id, status, carrier, tracking_no)"
                 " values (%s, 'CREATED', %s, %s)",
-                (request.order_id, zone[0], tracking),
+                (request.order_id, carrier, tracking),
             )
             await append_event(
                 conn,
                 request.order_id,
                 "create_shipment",
                 "done",
-                carrier=zone[0],
+                carrier=carrier,
                 tracking=tracking,
             )
-        return StepOutcome(applied=True, detail=f"{zone[0]} {tracking}")
+        return StepOutcome(applied=True, detail=f"{carrier} {tracking}")
 
     @activity.defn
     async def cancel_shipment(self, order: OrderRef) -> StepOutcome:

@@ -180,6 +180,36 @@ def demo() -> None:
     console.print("The stack keeps running; stop it with `./hybrid stack down`.")
 
 
+histories_app = typer.Typer(no_args_is_help=True, help="Workflow histories for the replay tests.")
+app.add_typer(histories_app, name="histories")
+
+
+@histories_app.command("record")
+def histories_record(
+    tag: Annotated[str, typer.Option(help="Version tag in the file names, e.g. v2.")],
+    branch: Annotated[list[str] | None, typer.Option(help="Only this branch (repeatable).")] = None,
+) -> None:
+    """Run every saga branch on the local stack and store its history under tests/histories."""
+    from app.histories import record
+
+    _setup_logging()
+    try:
+        written = asyncio.run(record(get_settings(), tag, branch))
+    except RuntimeError as exc:
+        raise _fail(exc) from exc
+    for path in written:
+        console.print(f"recorded {path.relative_to(PROJECT_ROOT)}")
+
+
+@app.command()
+def seed() -> None:
+    """Load the demo stock and customers (idempotent: restocks up to the seed levels)."""
+    from app.seed import seed as load_seed
+
+    load_seed(get_settings().postgres_dsn)
+    console.print("seeded inventory and customers")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
     """Lint, then run the test suite (pytest); it brings up the stack services it needs."""

@@ -69,6 +69,7 @@ def registrations(
                 payments.void_payment,
                 payments.capture_payment,
                 payments.refund_payment,
+                shipping.check_shipping_zone,
                 shipping.create_shipment,
                 shipping.cancel_shipment,
             ],

@@ -6,6 +6,7 @@ The business process, step by step, with the compensation of each step:
     fraud screen                          APPROVE / REVIEW / REJECT
       REVIEW: wait for the `decide_review` update, at most `review_timeout` (default 24 h);
               no decision by then means REJECTED
+    check shipping zone                   (v2, patch "check-shipping-zone-first")
     reserve stock       <- release stock
     authorize payment   <- void payment
     create shipment     <- cancel shipment
@@ -150,6 +151,13 @@ class OrderSagaWorkflow:
         payment = self.payment_request()
         try:
             self.raise_if_aborted()  # a cancel or a fraud alert during the review
+            if workflow.patched("check-shipping-zone-first"):
+                # v2: an order no carrier can deliver fails before stock or money is held
+                await self.step(
+                    "check_shipping_zone",
+                    ShippingActivities.check_shipping_zone,
+                    self.shipment_request(),
+                )
             self.set_status(OrderStatus.RESERVING_STOCK)
             await self.compensable(
                 "reserve_stock",
@@ -172,9 +180,7 @@ class OrderSagaWorkflow:
             await self.compensable(
                 "create_shipment",
                 ShippingActivities.create_shipment,
-                ShipmentRequest(
-                    order_id=order.order_id, address=order.shipping_address, items=order.items
-                ),
+                self.shipment_request(),
                 "cancel_shipment",
                 ShippingActivities.cancel_shipment,
                 OrderRef(order_id=order.order_id),
@@ -391,6 +397,13 @@ class OrderSagaWorkflow:
             amount=self.order.total,
             client_country=self.order.client.country,
             ship_country=self.order.shipping_address.country,
+        )
+
+    def shipment_request(self) -> ShipmentRequest:
+        return ShipmentRequest(
+            order_id=self.order.order_id,
+            address=self.order.shipping_address,
+            items=self.order.items,
         )
 
     def payment_request(self) -> PaymentRequest:

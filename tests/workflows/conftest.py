@@ -118,6 +118,7 @@ class ScriptedBackend:
             step("release_stock", OrderRef),
             step("authorize_payment", PaymentRequest),
             step("void_payment", PaymentRequest),
+            step("check_shipping_zone", ShipmentRequest),
             step("create_shipment", ShipmentRequest),
             step("cancel_shipment", OrderRef),
             step("capture_payment", PaymentRequest),

@@ -26,6 +26,7 @@ from workflows.order_saga import OrderSagaWorkflow
 FORWARD = [
     "record_order",
     "screen_order",
+    "check_shipping_zone",
     "reserve_stock",
     "authorize_payment",
     "create_shipment",
@@ -206,6 +207,7 @@ async def test_fraud_alert_after_capture_is_ignored(saga: SagaHarness) -> None:
 @pytest.mark.parametrize(
     ("failing_step", "error", "expected_compensations"),
     [
+        ("check_shipping_zone", BusinessError.SHIPPING_UNAVAILABLE, []),
         ("reserve_stock", BusinessError.UNKNOWN_SKU, []),
         ("reserve_stock", BusinessError.OUT_OF_STOCK, []),
         ("reserve_stock", BusinessError.INVALID_QUANTITY, []),

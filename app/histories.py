@@ -1,0 +1,253 @@
+"""Recording workflow histories from real runs, for the replay tests.
+
+`hybrid histories record` drives one order through each branch of the saga on the local stack
+(PostgreSQL, the Temporal dev server, a worker of its own) and stores each history as
+tests/histories/order_saga/<branch>.<tag>.json. The replay tests replay every stored file with
+the worker's data converter, so a change to the workflow that breaks determinism fails them.
+Keep the files of earlier workflow versions: they prove that a patched workflow still replays
+the histories of runs started before the patch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+
+from app.models.orders import (
+    CancelRequest,
+    ClientContext,
+    FraudAlertSignal,
+    OrderItem,
+    OrderRequest,
+    OrderStatus,
+    PaymentMethod,
+    ReviewDecision,
+    ReviewVerdict,
+    ShippingAddress,
+)
+from app.seed import seed
+from app.settings import PROJECT_ROOT, Settings
+from app.temporal_client import connect
+from app.worker import run_worker
+from workflows.order_saga import OrderSagaWorkflow
+
+HISTORY_DIR = PROJECT_ROOT / "tests" / "histories" / "order_saga"
+SCARCE_SKU = "SKU-HISTORY-SCARCE"
+
+
+def history_order(
+    *,
+    card_id: str = "card_history_ok",
+    customer_id: str = "cust-alice",
+    sku: str = "SKU-CABLE-USBC",
+    quantity: int = 1,
+    unit_price: str = "12.50",
+    country: str = "FR",
+    review_timeout_s: float | None = None,
+) -> OrderRequest:
+    order = OrderRequest(
+        order_id=f"hist-{uuid.uuid4().hex[:10]}",
+        customer_id=customer_id,
+        payment=PaymentMethod(card_id=card_id),
+        items=[OrderItem(sku=sku, quantity=quantity, unit_price=Decimal(unit_price))],
+        currency="EUR",
+        shipping_address=ShippingAddress(
+            name="Alice Martin",
+            line1="1 rue de Rivoli",
+            city="Paris",
+            postal_code="75001",
+            country=country,
+        ),
+        client=ClientContext(country="FR", ip="192.0.2.10", device_id="dev-alice-1"),
+    )
+    if review_timeout_s is not None:
+        order = order.model_copy(update={"review_timeout": timedelta(seconds=review_timeout_s)})
+    return order
+
+
+async def wait_for_status(handle: WorkflowHandle, *statuses: OrderStatus) -> None:
+    for _ in range(600):
+        if (await handle.query(OrderSagaWorkflow.status_view)).status in statuses:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{handle.id} never reached {statuses}")
+
+
+Driver = Callable[[WorkflowHandle], Awaitable[None]]
+
+
+async def nothing(_: WorkflowHandle) -> None:
+    return None
+
+
+async def approve_review(handle: WorkflowHandle) -> None:
+    await wait_for_status(handle, OrderStatus.AWAITING_REVIEW)
+    await handle.execute_update(
+        OrderSagaWorkflow.decide_review,
+        ReviewDecision(decision=ReviewVerdict.APPROVE, reviewer="rita", note="verified by phone"),
+    )
+
+
+async def reject_review(handle: WorkflowHandle) -> None:
+    await wait_for_status(handle, OrderStatus.AWAITING_REVIEW)
+    await handle.execute_update(
+        OrderSagaWorkflow.decide_review,
+        ReviewDecision(decision=ReviewVerdict.REJECT, reviewer="rita", note="card reported"),
+    )
+
+
+async def cancel_during_payment(handle: WorkflowHandle) -> None:
+    await wait_for_status(handle, OrderStatus.AUTHORIZING_PAYMENT, OrderStatus.CREATING_SHIPMENT)
+    await handle.execute_update(OrderSagaWorkflow.cancel, CancelRequest(reason="changed mind"))
+
+
+async def cancel_too_late(handle: WorkflowHandle) -> None:
+    await wait_for_status(handle, OrderStatus.CAPTURING_PAYMENT)
+    try:
+        await handle.execute_update(OrderSagaWorkflow.cancel, CancelRequest(reason="too late"))
+    except WorkflowUpdateFailedError:
+        return
+    raise AssertionError("a cancel after capture must be refused")
+
+
+async def fraud_alert_mid_saga(handle: WorkflowHandle) -> None:
+    await wait_for_status(handle, OrderStatus.AUTHORIZING_PAYMENT, OrderStatus.CREATING_SHIPMENT)
+    await handle.signal(
+        OrderSagaWorkflow.fraud_alert,
+        FraudAlertSignal(alert_id="alert-history", card_id="card_history_ok", pattern="velocity"),
+    )
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    order: Callable[[], OrderRequest]
+    drive: Driver
+    expected: OrderStatus
+
+
+BRANCHES = [
+    Branch("approved", lambda: history_order(), nothing, OrderStatus.COMPLETED),
+    Branch(
+        "rejected_by_screen",
+        lambda: history_order(card_id="card_history_flagged"),
+        nothing,
+        OrderStatus.REJECTED,
+    ),
+    Branch(
+        "review_approved",
+        lambda: history_order(unit_price="5200.00"),
+        approve_review,
+        OrderStatus.COMPLETED,
+    ),
+    Branch(
+        "review_rejected",
+        lambda: history_order(unit_price="5200.00"),
+        reject_review,
+        OrderStatus.REJECTED,
+    ),
+    Branch(
+        "review_timed_out",
+        lambda: history_order(unit_price="5200.00", review_timeout_s=2),
+        nothing,
+        OrderStatus.REJECTED,
+    ),
+    Branch(
+        "cancelled_before_capture",
+        lambda: history_order(),
+        cancel_during_payment,
+        OrderStatus.CANCELLED,
+    ),
+    Branch(
+        "cancel_refused_after_capture",
+        lambda: history_order(),
+        cancel_too_late,
+        OrderStatus.COMPLETED,
+    ),
+    Branch(
+        "fraud_alert_signal", lambda: history_order(), fraud_alert_mid_saga, OrderStatus.REJECTED
+    ),
+    Branch(
+        "declined_at_authorize",
+        lambda: history_order(card_id="card_declined_history"),
+        nothing,
+        OrderStatus.FAILED,
+    ),
+    Branch("out_of_stock", lambda: history_order(sku=SCARCE_SKU), nothing, OrderStatus.FAILED),
+    Branch(
+        "unknown_sku", lambda: history_order(sku="SKU-NO-SUCH-THING"), nothing, OrderStatus.FAILED
+    ),
+    Branch(
+        "shipping_unavailable", lambda: history_order(country="AQ"), nothing, OrderStatus.FAILED
+    ),
+    Branch(
+        "declined_at_capture",
+        lambda: history_order(card_id="card_capture_declined_history"),
+        nothing,
+        OrderStatus.FAILED,
+    ),
+]
+
+
+def prepare_fixtures(dsn: str) -> None:
+    seed(dsn)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "insert into inventory (sku, description, unit_price, on_hand) values (%s,"
+            " 'always out of stock', 10, 0) on conflict (sku) do nothing",
+            (SCARCE_SKU,),
+        )
+        conn.execute(
+            "insert into fraud_alerts (alert_id, card_id, pattern, event_time)"
+            " values ('alert-history-flagged', 'card_history_flagged', 'card_testing', now())"
+            " on conflict (alert_id) do nothing"
+        )
+
+
+async def record(settings: Settings, tag: str, only: list[str] | None = None) -> list[Path]:
+    """Run each branch for real and store its history; returns the files written."""
+    prepare_fixtures(settings.postgres_dsn)
+    # a slow provider leaves time to cancel or alert while payment is in flight
+    recording = settings.model_copy(
+        update={
+            "order_task_queue": f"record-histories-{uuid.uuid4().hex[:6]}",
+            "payment_latency_ms": 400,
+        }
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    worker = asyncio.create_task(run_worker(recording, stop, ready))
+    await ready.wait()
+    client = await connect(recording)
+    HISTORY_DIR.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        for branch in BRANCHES:
+            if only and branch.name not in only:
+                continue
+            written.append(await _record_branch(client, recording, branch, tag))
+    finally:
+        stop.set()
+        await worker
+    return written
+
+
+async def _record_branch(client: Client, settings: Settings, branch: Branch, tag: str) -> Path:
+    order = branch.order()
+    handle = await client.start_workflow(
+        OrderSagaWorkflow.run, order, id=order.order_id, task_queue=settings.order_task_queue
+    )
+    await branch.drive(handle)
+    result = await asyncio.wait_for(handle.result(), 60)
+    if result.status is not branch.expected:
+        raise AssertionError(f"{branch.name}: expected {branch.expected}, got {result.status}")
+    path = HISTORY_DIR / f"{branch.name}.{tag}.json"
+    path.write_text((await handle.fetch_history()).to_json())
+    return path
