@@ -201,6 +201,26 @@ def histories_record(
         console.print(f"recorded {path.relative_to(PROJECT_ROOT)}")
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("saga")
+def bench_saga(
+    orders: Annotated[int, typer.Option(help="Workflows per workload.")] = 400,
+    concurrency: Annotated[int, typer.Option(help="Workflows in flight.")] = 50,
+) -> None:
+    """Order sagas against a no-op workflow of the same shape, on the local stack."""
+    from app.bench import run_benchmark
+
+    try:
+        report = asyncio.run(run_benchmark(get_settings(), orders, concurrency))
+    except RuntimeError as exc:
+        raise _fail(exc) from exc
+    for line in report.lines():
+        console.print(line, highlight=False)
+
+
 @app.command()
 def seed() -> None:
     """Load the demo stock and customers (idempotent: restocks up to the seed levels)."""

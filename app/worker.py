@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from activities.smoke import SmokeActivities
 from app.db.pool import open_pool
 from app.settings import Settings
 from app.temporal_client import connect
+from workflows.noop_saga import NoopSagaWorkflow, noop_step
 from workflows.order_saga import OrderSagaWorkflow
 from workflows.smoke import SmokeWorkflow
 
@@ -56,8 +58,9 @@ def registrations(
     shipping = ShippingActivities(pool)
     return {
         settings.order_task_queue: TaskQueueRegistration(
-            workflows=[SmokeWorkflow, OrderSagaWorkflow],
+            workflows=[SmokeWorkflow, OrderSagaWorkflow, NoopSagaWorkflow],
             activities=[
+                noop_step,
                 smoke.record_smoke_run,
                 orders.record_order,
                 orders.screen_order,
@@ -80,6 +83,10 @@ def registrations(
 async def run_worker(
     settings: Settings, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
 ) -> None:
+    # The workflow sandbox re-imports each workflow module for every new workflow run; without
+    # bytecode caches (PYTHONDONTWRITEBYTECODE is common in containers and CI) every run pays
+    # for compiling the module's source again.
+    sys.dont_write_bytecode = False
     stop = stop or _stop_on_signals()
     client = await connect(settings)
     async with contextlib.AsyncExitStack() as running:

@@ -22,8 +22,11 @@ Messages:
     update `cancel(CancelRequest)`          before capture: abort and compensate (CANCELLED);
                                             after capture: refused
     signal `fraud_alert(FraudAlertSignal)`  before capture: abort and compensate (REJECTED)
-Queries: `status`, `steps`, `compensations`. Search attributes: OrderStatus, CustomerId,
-FraudDecision.
+Queries: `status`, `steps`, `compensations`. Search attributes OrderStatus, CustomerId and
+FraudDecision, set together at the milestones (PENDING, AWAITING_REVIEW, COMPENSATING, outcome).
+
+Versions, kept replayable with `workflow.patched`: v2 checks the shipping zone before anything is
+held; v3 sets the search attributes only at the milestones.
 
 A compensation is registered *before* its step starts: an abort can arrive while the step is in
 flight, and whether it took effect is then unknown. Every compensation is idempotent and leaves
@@ -100,6 +103,19 @@ COMPENSATION_TIMEOUTS: dict[str, Any] = {
 }
 
 
+SEARCHABLE_STATUSES = frozenset(
+    {
+        OrderStatus.PENDING,
+        OrderStatus.AWAITING_REVIEW,
+        OrderStatus.COMPENSATING,
+        OrderStatus.COMPLETED,
+        OrderStatus.REJECTED,
+        OrderStatus.CANCELLED,
+        OrderStatus.FAILED,
+    }
+)
+
+
 class SagaAborted(Exception):
     """A cancel update or a fraud alert arrived before capture."""
 
@@ -126,13 +142,19 @@ class OrderSagaWorkflow:
         self.review: ReviewDecision | None = None
         self.abort: SagaAborted | None = None
         self.capture_started = False
+        self.milestones_only = True
         self.step_history: list[StepRecord] = []
         self.compensations_done: list[CompensationRecord] = []
         self.pending_compensations: list[Compensation] = []
 
     @workflow.run
     async def run(self, order: OrderRequest) -> OrderResult:
-        workflow.upsert_search_attributes([CUSTOMER_ID.value_set(order.customer_id)])
+        # v3: search attributes move only at milestones a person searches for (pending, awaiting
+        # review, compensating, the outcome), all in one upsert: each upsert is a history event
+        # and a visibility write. The `status` query always has the exact step.
+        self.milestones_only = workflow.patched("status-milestones-only")
+        if not self.milestones_only:
+            workflow.upsert_search_attributes([CUSTOMER_ID.value_set(order.customer_id)])
         self.set_status(OrderStatus.PENDING)
         await self.step("record_order", OrderActivities.record_order, order)
 
@@ -140,7 +162,8 @@ class OrderSagaWorkflow:
         self.screening = await self.step(
             "screen_order", OrderActivities.screen_order, self.screening_request()
         )
-        workflow.upsert_search_attributes([FRAUD_DECISION.value_set(self.screening.decision)])
+        if not self.milestones_only:
+            workflow.upsert_search_attributes([FRAUD_DECISION.value_set(self.screening.decision)])
         if self.screening.decision is FraudDecision.REJECT:
             return await self.close(OrderStatus.REJECTED, "; ".join(self.screening.reasons))
         if self.screening.decision is FraudDecision.REVIEW:
@@ -369,7 +392,15 @@ class OrderSagaWorkflow:
 
     def set_status(self, status: OrderStatus) -> None:
         self.status = status
-        workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
+        if not self.milestones_only:
+            workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
+        elif status in SEARCHABLE_STATUSES:
+            updates = [ORDER_STATUS.value_set(status.value)]
+            if status is OrderStatus.PENDING:
+                updates.append(CUSTOMER_ID.value_set(self.order.customer_id))
+            if self.screening is not None:
+                updates.append(FRAUD_DECISION.value_set(self.screening.decision))
+            workflow.upsert_search_attributes(updates)
 
     def record_step(self, step: str, outcome: str, detail: str = "") -> None:
         self.step_history.append(

@@ -107,6 +107,10 @@ class Screening(Model):
     decision: FraudDecision
     reasons: list[str] = Field(default_factory=list)
 
+    @property
+    def detail(self) -> str:
+        return "; ".join([self.decision.value, *self.reasons])
+
 
 # --- messages ------------------------------------------------------------------------------------
 

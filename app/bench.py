@@ -1,0 +1,184 @@
+"""The saga benchmark: real order sagas against a no-op workflow of the same shape, side by side
+on the same server, with a worker process of their own.
+
+Rounds alternate between the two workloads so that drift on a noisy machine hits both alike.
+Reports throughput and end-to-end latency percentiles for each, and their ratios."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import psycopg
+from temporalio.client import Client
+
+from app.models.orders import (
+    ClientContext,
+    OrderItem,
+    OrderRequest,
+    OrderStatus,
+    PaymentMethod,
+    ShippingAddress,
+)
+from app.settings import Settings
+from app.temporal_client import connect
+from workflows.noop_saga import NoopSagaWorkflow
+from workflows.order_saga import OrderSagaWorkflow
+
+SAGA_ACTIVITIES = 8  # record, screen, zone check, reserve, authorize, ship, capture, complete
+
+
+@dataclass
+class Sample:
+    latencies_s: list[float] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_s) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def percentile(self, q: int) -> float:
+        ordered = sorted(self.latencies_s)
+        if len(ordered) < 2:
+            return ordered[0] if ordered else float("nan")
+        return statistics.quantiles(ordered, n=100, method="inclusive")[q - 1]
+
+
+@dataclass
+class Report:
+    orders: int
+    concurrency: int
+    noop: Sample
+    saga: Sample
+    lone_noop: Sample
+    lone_saga: Sample
+
+    def lines(self) -> list[str]:
+        def row(name: str, s: Sample) -> str:
+            return (
+                f"{name:<18}{s.throughput:>10.1f}{s.percentile(50) * 1000:>10.0f}"
+                f"{s.percentile(95) * 1000:>10.0f}{s.percentile(99) * 1000:>10.0f}"
+            )
+
+        return [
+            f"{self.orders} workflows per workload at concurrency {self.concurrency}; "
+            f"{SAGA_ACTIVITIES} activities each",
+            f"{'workload':<18}{'wf/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}",
+            row("no-op baseline", self.noop),
+            row("order saga", self.saga),
+            row("lone no-op", self.lone_noop),
+            row("lone saga", self.lone_saga),
+            f"saga/no-op throughput ratio: {self.saga.throughput / self.noop.throughput:.2f}"
+            " (goal >= 0.8)",
+            f"lone saga p50 / lone no-op p50: "
+            f"{self.lone_saga.percentile(50) / self.lone_noop.percentile(50):.2f} (goal <= 2)",
+        ]
+
+
+def bench_order(sku: str, customer_id: str) -> OrderRequest:
+    return OrderRequest(
+        order_id=f"bench-{uuid.uuid4().hex[:12]}",
+        customer_id=customer_id,
+        payment=PaymentMethod(card_id="card_bench_4242"),
+        items=[OrderItem(sku=sku, quantity=1, unit_price=Decimal("10.00"))],
+        currency="EUR",
+        shipping_address=ShippingAddress(
+            name="Bench Buyer",
+            line1="1 bench road",
+            city="Berlin",
+            postal_code="10115",
+            country="DE",
+        ),
+        client=ClientContext(country="DE", ip="203.0.113.9", device_id="dev-bench"),
+    )
+
+
+async def _measure(
+    runs: int, concurrency: int, one: Callable[[], Awaitable[None]], into: Sample
+) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def timed() -> None:
+        async with gate:
+            started = time.perf_counter()
+            await one()
+            into.latencies_s.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(timed() for _ in range(runs)))
+    into.elapsed_s += time.perf_counter() - started
+
+
+async def run_benchmark(
+    settings: Settings, orders: int, concurrency: int, rounds: int = 2, lone: int = 20
+) -> Report:
+    queue = f"bench-{uuid.uuid4().hex[:6]}"
+    sku = f"SKU-BENCH-{uuid.uuid4().hex[:6].upper()}"
+    customer = f"cust-bench-{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        conn.execute(
+            "insert into inventory (sku, description, unit_price, on_hand, max_per_order)"
+            " values (%s, 'benchmark item', 10, 1000000, 10)",
+            (sku,),
+        )
+        conn.execute(
+            "insert into customers (customer_id, name, home_country) values (%s, 'Bench', 'DE')",
+            (customer,),
+        )
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "worker",
+        env={**os.environ, "HYBRID_ORDER_TASK_QUEUE": queue},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    client = await connect(settings)
+
+    async def noop() -> None:
+        await client.execute_workflow(
+            NoopSagaWorkflow.run,
+            SAGA_ACTIVITIES,
+            id=f"noop-{uuid.uuid4().hex[:12]}",
+            task_queue=queue,
+        )
+
+    async def saga() -> None:
+        order = bench_order(sku, customer)
+        result = await client.execute_workflow(
+            OrderSagaWorkflow.run, order, id=order.order_id, task_queue=queue
+        )
+        if result.status is not OrderStatus.COMPLETED:
+            raise RuntimeError(f"benchmark order {order.order_id} ended {result.status}")
+
+    report = Report(orders, concurrency, Sample(), Sample(), Sample(), Sample())
+    try:
+        await _warm_up(client, noop, saga)
+        per_round = max(1, orders // rounds)
+        for _ in range(rounds):
+            await _measure(per_round, concurrency, noop, report.noop)
+            await _measure(per_round, concurrency, saga, report.saga)
+        for _ in range(lone):
+            await _measure(1, 1, noop, report.lone_noop)
+            await _measure(1, 1, saga, report.lone_saga)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        await worker.wait()
+    return report
+
+
+async def _warm_up(
+    client: Client, noop: Callable[[], Awaitable[None]], saga: Callable[[], Awaitable[None]]
+) -> None:
+    """The worker process starts and caches its workflow sandbox before anything is timed."""
+    await asyncio.wait_for(asyncio.gather(*(f() for f in (noop, saga) for _ in range(5))), 120)
