@@ -169,6 +169,9 @@ def demo() -> None:
     settings = get_settings()
     try:
         Stack(settings).up(with_worker=True)
+        from app.seed import seed as load_seed
+
+        load_seed(settings.postgres_dsn)
         result = asyncio.run(_run_smoke(settings, "hello from the demo"))
     except (StackError, RuntimeError) as exc:
         raise _fail(exc) from exc

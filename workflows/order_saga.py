@@ -149,6 +149,13 @@ class OrderSagaWorkflow:
 
     @workflow.run
     async def run(self, order: OrderRequest) -> OrderResult:
+        if workflow.info().workflow_id != order.order_id:
+            # one workflow per order: that is what makes a second start of an order a no-op
+            raise ApplicationError(
+                f"the workflow id must be the order id {order.order_id!r}",
+                type="InvalidWorkflowId",
+                non_retryable=True,
+            )
         # v3: search attributes move only at milestones a person searches for (pending, awaiting
         # review, compensating, the outcome), all in one upsert: each upsert is a history event
         # and a visibility write. The `status` query always has the exact step.

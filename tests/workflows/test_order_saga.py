@@ -285,3 +285,15 @@ async def test_invalid_input_fails_the_workflow_naming_the_field(saga: SagaHarne
     assert cause.type == "ValidationError"
     assert "items.0.quantity" in cause.message
     assert saga.backend.calls == []
+
+
+async def test_the_workflow_id_must_be_the_order_id(saga: SagaHarness) -> None:
+    with pytest.raises(WorkflowFailureError) as failure:
+        await saga.client.execute_workflow(
+            OrderSagaWorkflow.run,
+            an_order("ord-real"),
+            id="some-other-id",
+            task_queue=saga.task_queue,
+        )
+    assert "the workflow id must be the order id 'ord-real'" in str(failure.value.cause)
+    assert saga.backend.calls == []
