@@ -15,8 +15,11 @@ from datetime import timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.alerts import AlertRouterActivities
+from activities.flink_jobs import FlinkJobActivities
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.payment_provider import ProviderBehaviour, SimulatedPaymentProvider
@@ -26,6 +29,8 @@ from activities.smoke import SmokeActivities
 from app.db.pool import open_pool
 from app.settings import Settings
 from app.temporal_client import connect
+from workflows.alert_router import AlertRouterWorkflow
+from workflows.fraud_monitor import FraudMonitorWorkflow
 from workflows.noop_saga import NoopSagaWorkflow, noop_step
 from workflows.order_saga import OrderSagaWorkflow
 from workflows.smoke import SmokeWorkflow
@@ -40,7 +45,10 @@ class TaskQueueRegistration:
 
 
 def registrations(
-    settings: Settings, pool: AsyncConnectionPool, provider_pool: AsyncConnectionPool
+    settings: Settings,
+    client: Client,
+    pool: AsyncConnectionPool,
+    provider_pool: AsyncConnectionPool,
 ) -> dict[str, TaskQueueRegistration]:
     smoke = SmokeActivities(pool)
     orders = OrderActivities(pool)
@@ -56,6 +64,8 @@ def registrations(
     )
     payments = PaymentActivities(pool, provider)
     shipping = ShippingActivities(pool)
+    flink = FlinkJobActivities(settings)
+    alerts = AlertRouterActivities(settings, pool, client)
     return {
         settings.order_task_queue: TaskQueueRegistration(
             workflows=[SmokeWorkflow, OrderSagaWorkflow, NoopSagaWorkflow],
@@ -76,6 +86,10 @@ def registrations(
                 shipping.create_shipment,
                 shipping.cancel_shipment,
             ],
+        ),
+        settings.fraud_task_queue: TaskQueueRegistration(
+            workflows=[FraudMonitorWorkflow, AlertRouterWorkflow],
+            activities=[flink.submit_job, flink.watch_job, flink.cancel_job, alerts.route_alerts],
         ),
     }
 
@@ -103,7 +117,7 @@ async def run_worker(
                 max_concurrent_activities=50,
                 graceful_shutdown_timeout=timedelta(seconds=10),
             )
-            for queue, registration in registrations(settings, pool, provider_pool).items()
+            for queue, registration in registrations(settings, client, pool, provider_pool).items()
         ]
         for worker in workers:
             await running.enter_async_context(worker)

@@ -25,7 +25,9 @@ def flink_home() -> Path:
     return Path(pyflink.__file__).parent
 
 
-def submit_python_job(settings: Settings, script: Path, args: list[str]) -> str:
+def submit_python_job(
+    settings: Settings, script: Path, args: list[str], savepoint: str | None = None
+) -> str:
     """`flink run -d -py` against the session cluster; returns the Flink job id.
 
     The client plans the job locally, so it runs with the same lib dir (Kafka connector
@@ -42,6 +44,7 @@ def submit_python_job(settings: Settings, script: Path, args: list[str]) -> str:
             "-m",
             f"{rest.hostname}:{rest.port or 8081}",
             "-d",
+            *(["-s", savepoint] if savepoint else []),
             "-py",
             str(script),
             "-pyexec",
@@ -80,3 +83,16 @@ class FlinkRest:
 
     def cancel(self, job_id: str) -> None:
         self.client.patch(f"/jobs/{job_id}", params={"mode": "cancel"}).raise_for_status()
+
+    def checkpoints(self, job_id: str) -> dict:
+        return self.client.get(f"/jobs/{job_id}/checkpoints").raise_for_status().json()
+
+    def running_job_named(self, name: str) -> dict | None:
+        """A job of that name that is not finished, failed or cancelled."""
+        for job in self.jobs():
+            if job["name"] == name and job["state"] not in TERMINAL_STATES:
+                return job
+        return None
+
+
+TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED"})

@@ -1,0 +1,194 @@
+"""Fraud detection with Flink CEP: SQL MATCH_RECOGNIZE over card transactions on Kafka.
+
+One pattern per fraud scenario, partitioned by card and ordered by event time (watermarks with a
+bounded delay, idle partitions time out). Alerts go to the alerts topic as JSON with an id that
+is deterministic (pattern, card, first transaction of the match), so a replay after a restart
+produces the same ids and the consumer can drop duplicates. Malformed events go, unchanged, to
+the dead-letter topic; the job keeps running. Thresholds are arguments. Run by hand:
+
+    flink run -m localhost:8081 -d -py jobs/flink/fraud_cep.py --bootstrap-servers \
+        localhost:19092 --job-name fraud-cep
+"""
+
+import argparse
+
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+EVENT_TIME = (
+    "TO_TIMESTAMP(REPLACE(REPLACE(JSON_VALUE(payload, '$.event_time'), 'T', ' '), 'Z', ''),"
+    " 'yyyy-MM-dd HH:mm:ss.SSS')"
+)
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument("--job-name", required=True, help="deterministic, to find the job again")
+    parser.add_argument("--source-topic", default="transactions")
+    parser.add_argument("--alerts-topic", default="fraud-alerts")
+    parser.add_argument("--dead-letter-topic", default="transactions-dlq")
+    parser.add_argument("--group-id", default=None, help="defaults to the job name")
+    parser.add_argument(
+        "--startup-mode",
+        default="group-offsets",
+        choices=["group-offsets", "earliest-offset", "latest-offset"],
+    )
+    parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--checkpoint-interval-s", type=int, default=10)
+    parser.add_argument("--watermark-delay-ms", type=int, default=300)
+    parser.add_argument("--idle-timeout-s", type=int, default=5)
+    # card testing: at least N charges below SMALL, then one of at least LARGE, within WINDOW
+    parser.add_argument("--card-testing-small", type=float, default=2.00)
+    parser.add_argument("--card-testing-min-small", type=int, default=3)
+    parser.add_argument("--card-testing-large", type=float, default=200.0)
+    parser.add_argument("--card-testing-window-s", type=int, default=120)
+    # velocity burst: N charges within WINDOW
+    parser.add_argument("--velocity-count", type=int, default=8)
+    parser.add_argument("--velocity-window-s", type=int, default=60)
+    # impossible travel: consecutive charges more than MIN_KM apart at more than MAX_KMH
+    parser.add_argument("--travel-min-km", type=float, default=1000.0)
+    parser.add_argument("--travel-max-kmh", type=float, default=900.0)
+    parser.add_argument("--travel-window-s", type=int, default=3600)
+    # escalation: 4 consecutive charges, each FACTOR x the last, the last at least MIN_FINAL
+    parser.add_argument("--escalation-factor", type=float, default=2.0)
+    parser.add_argument("--escalation-min-final", type=float, default=500.0)
+    parser.add_argument("--escalation-window-s", type=int, default=180)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    config = env.get_config()
+    config.set("pipeline.name", args.job_name)
+    config.set("parallelism.default", str(args.parallelism))
+    config.set("table.local-time-zone", "UTC")
+    config.set("execution.checkpointing.interval", f"{args.checkpoint_interval_s}s")
+    config.set("pipeline.auto-watermark-interval", "50ms")
+    config.set("table.exec.source.idle-timeout", f"{args.idle_timeout_s}s")
+
+    kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap_servers}'"
+    env.execute_sql(f"""
+        CREATE TABLE raw_transactions (
+            payload STRING,
+            -- malformed events get the epoch: they never reach the event-time operators
+            ts AS COALESCE({EVENT_TIME}, TIMESTAMP '1970-01-01 00:00:00.000'),
+            WATERMARK FOR ts AS ts - INTERVAL '{args.watermark_delay_ms / 1000}' SECOND
+        ) WITH (
+            {kafka}, 'topic' = '{args.source_topic}',
+            'properties.group.id' = '{args.group_id or args.job_name}',
+            'properties.auto.offset.reset' = 'earliest',
+            'scan.startup.mode' = '{args.startup_mode}',
+            'format' = 'raw'
+        )""")
+    env.execute_sql(f"""
+        CREATE TABLE fraud_alerts (
+            alert_id STRING, card_id STRING, customer_id STRING, `pattern` STRING,
+            evidence STRING, first_event_time TIMESTAMP(3), event_time TIMESTAMP(3),
+            detection_time TIMESTAMP(3)
+        ) WITH (
+            {kafka}, 'topic' = '{args.alerts_topic}',
+            'key.format' = 'raw', 'key.fields' = 'card_id',
+            'value.format' = 'json', 'value.json.timestamp-format.standard' = 'ISO-8601',
+            'sink.delivery-guarantee' = 'at-least-once'
+        )""")
+    env.execute_sql(f"""
+        CREATE TABLE dead_letters (payload STRING) WITH (
+            {kafka}, 'topic' = '{args.dead_letter_topic}', 'format' = 'raw',
+            'sink.delivery-guarantee' = 'at-least-once'
+        )""")
+    env.execute_sql(f"""
+        CREATE TEMPORARY VIEW checked AS
+        SELECT payload, ts,
+               JSON_VALUE(payload, '$.txn_id') AS txn_id,
+               JSON_VALUE(payload, '$.card_id') AS card_id,
+               JSON_VALUE(payload, '$.customer_id') AS customer_id,
+               TRY_CAST(JSON_VALUE(payload, '$.amount') AS DECIMAL(12, 2)) AS amount,
+               JSON_VALUE(payload, '$.country') AS country,
+               TRY_CAST(JSON_VALUE(payload, '$.lat') AS DOUBLE) AS lat,
+               TRY_CAST(JSON_VALUE(payload, '$.lon') AS DOUBLE) AS lon,
+               {EVENT_TIME} AS parsed_time
+        FROM raw_transactions""")
+    valid = (
+        "payload IS JSON AND COALESCE(JSON_VALUE(payload, '$.schema_version'), '') = '1'"
+        " AND txn_id IS NOT NULL AND card_id IS NOT NULL AND amount IS NOT NULL"
+        " AND amount > 0 AND lat IS NOT NULL AND lon IS NOT NULL AND parsed_time IS NOT NULL"
+    )
+    env.execute_sql(f"CREATE TEMPORARY VIEW transactions AS SELECT * FROM checked WHERE {valid}")
+
+    def detect(pattern: str, measures: str, shape: str, within_s: int, define: str) -> str:
+        return f"""
+            SELECT CONCAT('{pattern}-', card_id, '-', first_txn) AS alert_id, card_id,
+                   customer_id, '{pattern}' AS `pattern`, evidence, first_event_time, event_time,
+                   CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)) AS detection_time
+            FROM transactions
+            MATCH_RECOGNIZE (
+                PARTITION BY card_id ORDER BY ts
+                MEASURES {measures}
+                ONE ROW PER MATCH
+                AFTER MATCH SKIP PAST LAST ROW
+                PATTERN ({shape}) WITHIN INTERVAL '{within_s}' SECOND(6)
+                DEFINE {define}
+            )"""
+
+    card_testing = detect(
+        "card_testing",
+        "FIRST(S.txn_id) AS first_txn, FIRST(S.customer_id) AS customer_id,"
+        " FIRST(S.ts) AS first_event_time, B.ts AS event_time,"
+        " CONCAT(CAST(COUNT(S.txn_id) AS STRING), ' charges under "
+        f"{args.card_testing_small:.2f} then ', CAST(B.amount AS STRING)) AS evidence",
+        f"S{{{args.card_testing_min_small},}} B",
+        args.card_testing_window_s,
+        f"S AS S.amount < {args.card_testing_small}, B AS B.amount >= {args.card_testing_large}",
+    )
+    velocity = detect(
+        "velocity_burst",
+        "FIRST(V.txn_id) AS first_txn, FIRST(V.customer_id) AS customer_id,"
+        " FIRST(V.ts) AS first_event_time, LAST(V.ts) AS event_time,"
+        f" CONCAT('{args.velocity_count} charges in ',"
+        " CAST(TIMESTAMPDIFF(SECOND, FIRST(V.ts), LAST(V.ts)) AS STRING), ' s') AS evidence",
+        f"V{{{args.velocity_count}}}",
+        args.velocity_window_s,
+        "V AS TRUE",
+    )
+    distance = (
+        "6371 * ACOS(LEAST(1.0, SIN(RADIANS(A.lat)) * SIN(RADIANS(B.lat))"
+        " + COS(RADIANS(A.lat)) * COS(RADIANS(B.lat)) * COS(RADIANS(B.lon - A.lon))))"
+    )
+    travel = detect(
+        "impossible_travel",
+        "A.txn_id AS first_txn, A.customer_id AS customer_id, A.ts AS first_event_time,"
+        f" B.ts AS event_time, CONCAT(A.country, ' -> ', B.country, ': ',"
+        f" CAST(CAST({distance} AS INT) AS STRING), ' km in ',"
+        " CAST(TIMESTAMPDIFF(SECOND, A.ts, B.ts) AS STRING), ' s') AS evidence",
+        "A B",
+        args.travel_window_s,
+        f"B AS {distance} > {args.travel_min_km} AND {distance} * 3600"
+        f" / (TIMESTAMPDIFF(SECOND, A.ts, B.ts) + 1) > {args.travel_max_kmh}",
+    )
+    factor = args.escalation_factor
+    escalation = detect(
+        "escalation",
+        "E1.txn_id AS first_txn, E1.customer_id AS customer_id, E1.ts AS first_event_time,"
+        " E4.ts AS event_time, CONCAT(CAST(E1.amount AS STRING), ' -> ',"
+        " CAST(E2.amount AS STRING), ' -> ', CAST(E3.amount AS STRING), ' -> ',"
+        " CAST(E4.amount AS STRING)) AS evidence",
+        "E1 E2 E3 E4",
+        args.escalation_window_s,
+        f"E2 AS E2.amount >= {factor} * E1.amount, E3 AS E3.amount >= {factor} * E2.amount,"
+        f" E4 AS E4.amount >= {factor} * E3.amount AND E4.amount >= {args.escalation_min_final}",
+    )
+
+    statements = env.create_statement_set()
+    statements.add_insert_sql(
+        f"INSERT INTO fraud_alerts {card_testing} UNION ALL {velocity}"
+        f" UNION ALL {travel} UNION ALL {escalation}"
+    )
+    statements.add_insert_sql(
+        f"INSERT INTO dead_letters SELECT payload FROM checked WHERE NOT ({valid})"
+    )
+    statements.execute()
+
+
+if __name__ == "__main__":
+    main()

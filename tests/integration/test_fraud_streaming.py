@@ -1,0 +1,196 @@
+"""Streaming fraud detection end to end: the generator's labelled stream on Kafka, the Flink CEP
+job owned by FraudMonitorWorkflow on the session cluster, alerts routed by AlertRouterWorkflow
+into PostgreSQL and into running order sagas."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+
+from app.engines.flink import FlinkRest
+from app.models.fraud import MonitorRequest
+from app.models.orders import OrderStatus
+from app.models.transactions import FraudPattern, Transaction
+from app.settings import Settings
+from app.streaming.evaluate import evaluate
+from app.streaming.generator import produce
+from tests.conftest import ThreadedWorker
+from tests.integration.helpers import consume, new_topic
+from tests.integration.helpers import produce as produce_raw
+from tests.integration.orders import order_for
+from workflows.alert_router import AlertRouterWorkflow
+from workflows.fraud_monitor import FraudMonitorWorkflow
+from workflows.order_saga import OrderSagaWorkflow
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+
+@pytest.fixture(scope="module")
+def stream_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "transactions_topic": new_topic(settings, "transactions", partitions=4),
+            "alerts_topic": new_topic(settings, "fraud-alerts", partitions=2),
+            "dead_letter_topic": new_topic(settings, "dlq"),
+            "fraud_task_queue": f"{settings.fraud_task_queue}-stream",
+            "order_task_queue": f"{settings.order_task_queue}-stream",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def stream_worker(stack, stream_settings: Settings) -> Iterator[ThreadedWorker]:
+    with ThreadedWorker(stream_settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def monitor(client: Client, stream_worker, stream_settings: Settings) -> WorkflowHandle:
+    suffix = uuid.uuid4().hex[:6]
+    await client.start_workflow(
+        AlertRouterWorkflow.run,
+        f"alert-router-{suffix}",
+        id=f"alert-router-{suffix}",
+        task_queue=stream_settings.fraud_task_queue,
+    )
+    handle = await client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=f"fraud-cep-test-{suffix}",
+            source_topic=stream_settings.transactions_topic,
+            alerts_topic=stream_settings.alerts_topic,
+            dead_letter_topic=stream_settings.dead_letter_topic,
+            startup_mode="earliest-offset",
+        ),
+        id=f"fraud-monitor-{suffix}",
+        task_queue=stream_settings.fraud_task_queue,
+    )
+    for _ in range(240):
+        view = await handle.query(FraudMonitorWorkflow.state)
+        if view.state == "RUNNING" and view.job_id:
+            return handle
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the CEP job never ran: {view}")
+
+
+async def test_scenarios_are_detected_and_legitimate_traffic_is_not(
+    monitor: WorkflowHandle, stream_settings: Settings
+) -> None:
+    run_id = uuid.uuid4().hex[:6]
+    stats = await asyncio.to_thread(
+        produce,
+        stream_settings.kafka_bootstrap_servers,
+        stream_settings.transactions_topic,
+        stream_settings.postgres_dsn,
+        run_id=run_id,
+        seed=11,
+        rate=150,
+        duration_s=40,
+        fraud_share=0.012,
+        malformed_share=0.01,
+        realtime=False,
+    )
+    assert set(stats.scenarios) == set(FraudPattern)
+    for _ in range(120):
+        result = evaluate(stream_settings.postgres_dsn, run_id)
+        if result.overall.recall >= 0.99:
+            break
+        await asyncio.sleep(1)
+    print("\n".join(result.lines()))
+    for score in result.scores:
+        assert score.recall >= 0.95, score
+        assert score.precision >= 0.95, score
+    # the malformed events went to the dead-letter topic, and the job kept running
+    dead = consume(stream_settings, stream_settings.dead_letter_topic, stats.malformed, 60)
+    assert len(dead) == stats.malformed
+    view = await monitor.query(FraudMonitorWorkflow.state)
+    assert FlinkRest(stream_settings).job(view.job_id)["state"] == "RUNNING"
+
+
+async def test_a_fraud_alert_aborts_a_running_saga(
+    client: Client, monitor: WorkflowHandle, stream_settings: Settings
+) -> None:
+    card = f"card-attacked-{uuid.uuid4().hex[:6]}"
+    # an unknown customer's large order waits for review: the saga is in flight
+    order = order_for(
+        {"SKU-LAPTOP-14": 1}, card_id=card, customer_id="cust-unknown", price="1299.00"
+    )
+    saga = await client.start_workflow(
+        OrderSagaWorkflow.run,
+        order,
+        id=order.order_id,
+        task_queue=stream_settings.order_task_queue,
+    )
+    for _ in range(100):
+        if (await saga.query(OrderSagaWorkflow.status_view)).status is OrderStatus.AWAITING_REVIEW:
+            break
+        await asyncio.sleep(0.1)
+    # after every event already on the topic (the fast stream above runs ahead of the wall
+    # clock): older events would be late for the detector's event-time clock
+    now = datetime.now(UTC) + timedelta(minutes=10)
+    charges = [Decimal("1.10"), Decimal("1.25"), Decimal("1.05"), Decimal("1.40"), Decimal("899")]
+    attack = [
+        Transaction(
+            txn_id=f"t-{card}-{i}",
+            card_id=card,
+            customer_id="cust-unknown",
+            merchant_id="m-attack",
+            merchant_category="online_services",
+            amount=amount,
+            currency="EUR",
+            country="FR",
+            lat=48.85,
+            lon=2.35,
+            channel="ecom",
+            event_time=now + timedelta(seconds=2 * i),
+        )
+        for i, amount in enumerate(charges)
+    ]
+    # ordinary traffic after the attack moves the event-time clock past it
+    tail = [
+        Transaction(
+            txn_id=f"t-{card}-tail-{i}",
+            card_id=f"card-bystander-{i}",
+            customer_id="cust-bob",
+            merchant_id="m-shop",
+            merchant_category="grocery",
+            amount=Decimal("20.00"),
+            currency="EUR",
+            country="FR",
+            lat=48.85,
+            lon=2.35,
+            channel="pos",
+            event_time=now + timedelta(seconds=12 + i),
+        )
+        for i in range(40)
+    ]
+    produce_raw(
+        stream_settings,
+        stream_settings.transactions_topic,
+        [(t.card_id, t.model_dump_json()) for t in [*attack, *tail]],
+    )
+    result = await asyncio.wait_for(saga.result(), 120)
+    assert result.status is OrderStatus.REJECTED
+    assert result.reason.startswith(f"fraud alert card_testing-{card}-t-{card}-0")
+
+
+async def test_cancelling_the_monitor_cancels_the_flink_job(
+    monitor: WorkflowHandle, stream_settings: Settings
+) -> None:
+    job_id = (await monitor.query(FraudMonitorWorkflow.state)).job_id
+    await monitor.cancel()
+    rest = FlinkRest(stream_settings)
+    for _ in range(60):
+        if rest.job(job_id)["state"] == "CANCELED":
+            break
+        await asyncio.sleep(1)
+    assert rest.job(job_id)["state"] == "CANCELED", job_id
+    with pytest.raises(WorkflowFailureError):
+        await asyncio.wait_for(monitor.result(), 60)
+    assert (await monitor.describe()).status.name == "CANCELED"
