@@ -204,6 +204,101 @@ def histories_record(
         console.print(f"recorded {path.relative_to(PROJECT_ROOT)}")
 
 
+stream_app = typer.Typer(no_args_is_help=True, help="Card transactions and fraud detection.")
+app.add_typer(stream_app, name="stream")
+
+
+@stream_app.command("generate")
+def stream_generate(
+    rate: Annotated[float, typer.Option(help="Legitimate events per second.")] = 200,
+    duration: Annotated[float, typer.Option(help="Seconds of traffic.")] = 60,
+    seed: Annotated[int, typer.Option(help="Same seed, same stream.")] = 7,
+    fraud_share: Annotated[float, typer.Option(help="Scenarios per legitimate event.")] = 0.01,
+    malformed_share: Annotated[float, typer.Option(help="Malformed messages share.")] = 0.002,
+    realtime: Annotated[bool, typer.Option(help="Pace on the wall clock.")] = True,
+    run_id: Annotated[str | None, typer.Option(help="Prefix of card and txn ids.")] = None,
+) -> None:
+    """Send labelled card transactions to the transactions topic; labels go to PostgreSQL."""
+    from app.streaming.generator import produce
+
+    settings = get_settings()
+    run = run_id or uuid.uuid4().hex[:6]
+    stats = produce(
+        settings.kafka_bootstrap_servers,
+        settings.transactions_topic,
+        settings.postgres_dsn,
+        run_id=run,
+        seed=seed,
+        rate=rate,
+        duration_s=duration,
+        fraud_share=fraud_share,
+        malformed_share=malformed_share,
+        realtime=realtime,
+    )
+    scenarios = ", ".join(f"{k.value} {v}" for k, v in sorted(stats.scenarios.items()))
+    console.print(
+        f"run {run}: {stats.events} events ({stats.events / stats.seconds:.0f}/s),"
+        f" {stats.malformed} malformed, scenarios: {scenarios}"
+    )
+    console.print(f"evaluate with: ./hybrid stream evaluate {run}")
+
+
+@stream_app.command("evaluate")
+def stream_evaluate(run_id: str) -> None:
+    """Precision, recall and detection latency of the alerts for one generator run."""
+    from app.streaming.evaluate import evaluate
+
+    for line in evaluate(get_settings().postgres_dsn, run_id).lines():
+        console.print(line, highlight=False)
+
+
+@stream_app.command("start")
+def stream_start(
+    job_name: Annotated[
+        str, typer.Option(help="The Flink job's (deterministic) name.")
+    ] = "fraud-cep",
+) -> None:
+    """Start FraudMonitorWorkflow (the CEP job) and AlertRouterWorkflow, if not running."""
+    try:
+        started = asyncio.run(_start_fraud_workflows(get_settings(), job_name))
+    except RuntimeError as exc:
+        raise _fail(exc) from exc
+    console.print(started)
+
+
+async def _start_fraud_workflows(settings: Settings, job_name: str) -> str:
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from app.models.fraud import MonitorRequest
+    from app.temporal_client import connect
+    from workflows.alert_router import AlertRouterWorkflow
+    from workflows.fraud_monitor import FraudMonitorWorkflow
+
+    client = await connect(settings)
+    monitor = await client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=job_name,
+            source_topic=settings.transactions_topic,
+            alerts_topic=settings.alerts_topic,
+            dead_letter_topic=settings.dead_letter_topic,
+        ),
+        id=f"fraud-monitor-{job_name}",
+        task_queue=settings.fraud_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    router = await client.start_workflow(
+        AlertRouterWorkflow.run,
+        "alert-router",
+        id="alert-router",
+        task_queue=settings.fraud_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return (
+        f"running: {monitor.id}, {router.id} (temporal workflow query -w {monitor.id} --name state)"
+    )
+
+
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(bench_app, name="bench")
 

@@ -273,9 +273,13 @@ def produce(
     fraud_share: float = 0.01,
     malformed_share: float = 0.002,
     realtime: bool = True,
+    start: datetime | None = None,
 ) -> StreamStats:
-    """Send the stream to Kafka and store its labels; returns what was sent."""
-    start = datetime.now(UTC)
+    """Send the stream to Kafka and store its labels; returns what was sent.
+
+    `start` (default: now) is the event time of the first event; a fast stream runs ahead of
+    the wall clock, so a later stream on the same topic must start after it ends."""
+    start = start or datetime.now(UTC)
     stream = TransactionStream(run_id, seed, rate, fraud_share, malformed_share, start)
     producer = Producer(
         {

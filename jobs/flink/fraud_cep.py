@@ -36,7 +36,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--checkpoint-interval-s", type=int, default=10)
     parser.add_argument("--watermark-delay-ms", type=int, default=300)
-    parser.add_argument("--idle-timeout-s", type=int, default=5)
+    parser.add_argument("--idle-timeout-s", type=int, default=30)
     # card testing: at least N charges below SMALL, then one of at least LARGE, within WINDOW
     parser.add_argument("--card-testing-small", type=float, default=2.00)
     parser.add_argument("--card-testing-min-small", type=int, default=3)

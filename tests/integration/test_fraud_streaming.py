@@ -5,6 +5,8 @@ into PostgreSQL and into running order sagas."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from app.engines.flink import FlinkRest
-from app.models.fraud import MonitorRequest
+from app.models.fraud import MonitorRequest, MonitorView
 from app.models.orders import OrderStatus
 from app.models.transactions import FraudPattern, Transaction
 from app.settings import Settings
@@ -178,6 +180,114 @@ async def test_a_fraud_alert_aborts_a_running_saga(
     result = await asyncio.wait_for(saga.result(), 120)
     assert result.status is OrderStatus.REJECTED
     assert result.reason.startswith(f"fraud alert card_testing-{card}-t-{card}-0")
+
+
+async def test_monitor_continues_as_new_and_restarts_a_failed_job(
+    client: Client, stream_worker, stream_settings: Settings
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    handle = await client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=f"fraud-cep-can-{suffix}",
+            source_topic=stream_settings.transactions_topic,
+            alerts_topic=stream_settings.alerts_topic,
+            dead_letter_topic=stream_settings.dead_letter_topic,
+            watch_period=timedelta(seconds=4),
+            max_restart_backoff=timedelta(seconds=2),
+        ),
+        id=f"fraud-monitor-can-{suffix}",
+        task_queue=stream_settings.fraud_task_queue,
+    )
+    rest = FlinkRest(stream_settings)
+
+    async def view_when(condition) -> MonitorView:  # type: ignore[no-untyped-def]
+        for _ in range(240):
+            view = await client.get_workflow_handle(handle.id).query(FraudMonitorWorkflow.state)
+            if condition(view):
+                return view
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"monitor never reached the expected state: {view}")
+
+    first = await view_when(lambda v: v.state == "RUNNING" and v.job_id)
+    # after a watch period the workflow continues as new and attaches to the same job
+    await asyncio.sleep(10)
+    described = await client.get_workflow_handle(handle.id).describe()
+    assert described.run_id != handle.first_execution_run_id
+    same = await view_when(lambda v: v.state == "RUNNING" and v.job_id)
+    assert same.job_id == first.job_id
+    named = [j for j in rest.jobs() if j["name"] == f"fraud-cep-can-{suffix}"]
+    assert len(named) == 1, named
+    # the job dies outside the workflow's control: the monitor restarts it
+    rest.cancel(first.job_id)
+    restarted = await view_when(
+        lambda v: v.restarts >= 1 and v.job_id != first.job_id and v.state == "RUNNING"
+    )
+    assert rest.job(restarted.job_id)["state"] == "RUNNING"
+    await client.get_workflow_handle(handle.id).cancel()
+    for _ in range(60):
+        if rest.job(restarted.job_id)["state"] == "CANCELED":
+            break
+        await asyncio.sleep(1)
+    assert rest.job(restarted.job_id)["state"] == "CANCELED"
+
+
+async def test_taskmanager_killed_mid_stream_misses_no_fraud(
+    monitor: WorkflowHandle, stack, stream_settings: Settings
+) -> None:
+    # fast streams run ahead of the wall clock: start after everything already on the topic
+    start = datetime.now(UTC) + timedelta(minutes=30)
+    runs = [uuid.uuid4().hex[:6] for _ in range(2)]
+    first = await asyncio.to_thread(
+        produce,
+        stream_settings.kafka_bootstrap_servers,
+        stream_settings.transactions_topic,
+        stream_settings.postgres_dsn,
+        run_id=runs[0],
+        seed=21,
+        rate=150,
+        duration_s=20,
+        fraud_share=0.012,
+        malformed_share=0.0,
+        realtime=False,
+        start=start,
+    )
+    taskmanager = next(s for s in stack.services if s.name == "flink-taskmanager")
+    process = taskmanager.recorded_process()
+    assert process is not None
+    os.killpg(process.pid, signal.SIGKILL)
+    await asyncio.sleep(2)
+    stack.up(["flink-taskmanager"])
+    last_event = max(label.last_event_time for label in first.labels)
+    await asyncio.to_thread(
+        produce,
+        stream_settings.kafka_bootstrap_servers,
+        stream_settings.transactions_topic,
+        stream_settings.postgres_dsn,
+        run_id=runs[1],
+        seed=22,
+        rate=150,
+        duration_s=20,
+        fraud_share=0.012,
+        malformed_share=0.0,
+        realtime=False,
+        start=last_event + timedelta(minutes=5),
+    )
+    for _ in range(180):
+        results = [evaluate(stream_settings.postgres_dsn, run) for run in runs]
+        if all(r.overall.recall == 1.0 for r in results):
+            break
+        await asyncio.sleep(1)
+    for result in results:
+        print("\n".join(result.lines()))
+        assert result.overall.recall == 1.0, "a labelled fraud was missed across the crash"
+        assert result.overall.precision >= 0.95
+    view = await monitor.query(FraudMonitorWorkflow.state)
+    assert view.state == "RUNNING"
+    # the same job recovered on the new TaskManager from its checkpoint
+    restored = FlinkRest(stream_settings).checkpoints(view.job_id)["latest"]["restored"]
+    assert restored is not None
+    assert restored["is_savepoint"] is False
 
 
 async def test_cancelling_the_monitor_cancels_the_flink_job(
