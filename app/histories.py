@@ -11,6 +11,7 @@ the histories of runs started before the patch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,8 +20,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 
+from app.models.fraud import MonitorRequest
 from app.models.orders import (
     CancelRequest,
     ClientContext,
@@ -37,9 +44,11 @@ from app.seed import seed
 from app.settings import PROJECT_ROOT, Settings
 from app.temporal_client import connect
 from app.worker import run_worker
+from workflows.fraud_monitor import FraudMonitorWorkflow
 from workflows.order_saga import OrderSagaWorkflow
 
 HISTORY_DIR = PROJECT_ROOT / "tests" / "histories" / "order_saga"
+MONITOR_HISTORY_DIR = PROJECT_ROOT / "tests" / "histories" / "fraud_monitor"
 SCARCE_SKU = "SKU-HISTORY-SCARCE"
 
 
@@ -233,10 +242,52 @@ async def record(settings: Settings, tag: str, only: list[str] | None = None) ->
             if only and branch.name not in only:
                 continue
             written.append(await _record_branch(client, recording, branch, tag))
+        if not only or "fraud_monitor" in only:
+            written += await _record_monitor(client, recording, tag)
     finally:
         stop.set()
         await worker
     return written
+
+
+async def _record_monitor(client: Client, settings: Settings, tag: str) -> list[Path]:
+    """A monitor that submits the CEP job, continues as new after a short watch period,
+    attaches to the same job, and is cancelled (which cancels the Flink job)."""
+    name = f"fraud-cep-history-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=name,
+            source_topic=settings.transactions_topic,
+            alerts_topic=f"{settings.alerts_topic}-history",
+            dead_letter_topic=f"{settings.dead_letter_topic}-history",
+            watch_period=timedelta(seconds=3),
+        ),
+        id=f"monitor-{name}",
+        task_queue=settings.fraud_task_queue,
+    )
+    first_run = handle.first_execution_run_id
+    for _ in range(240):
+        described = await client.get_workflow_handle(handle.id).describe()
+        if described.run_id != first_run:
+            break
+        await asyncio.sleep(0.5)
+    latest = client.get_workflow_handle(handle.id)
+    for _ in range(120):
+        if (await latest.query(FraudMonitorWorkflow.state)).state == "RUNNING":
+            break
+        await asyncio.sleep(0.5)
+    await latest.cancel()
+    with contextlib.suppress(WorkflowFailureError):
+        await asyncio.wait_for(latest.result(), 120)
+    MONITOR_HISTORY_DIR.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for label, run_id in (("continued_as_new", first_run), ("cancelled", None)):
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        path = MONITOR_HISTORY_DIR / f"{label}.{tag}.json"
+        path.write_text(history.to_json())
+        paths.append(path)
+    return paths
 
 
 async def _record_branch(client: Client, settings: Settings, branch: Branch, tag: str) -> Path:

@@ -1,0 +1,47 @@
+"""Replay the stored histories of FraudMonitorWorkflow: a run that continued as new, and a run
+that was cancelled and cancelled its Flink job (`hybrid histories record --branch
+fraud_monitor`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from app.histories import MONITOR_HISTORY_DIR
+from workflows.fraud_monitor import FraudMonitorWorkflow
+
+HISTORIES = sorted(MONITOR_HISTORY_DIR.glob("*.json"))
+
+
+def activities_of(path: Path) -> list[str]:
+    return [
+        e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for e in json.loads(path.read_text())["events"]
+        if "activityTaskScheduledEventAttributes" in e
+    ]
+
+
+def load(path: Path) -> WorkflowHistory:
+    text = path.read_text()
+    started = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]
+    return WorkflowHistory.from_json(started["workflowId"], text)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.name for p in HISTORIES])
+async def test_history_replays(path: Path) -> None:
+    replayer = Replayer(workflows=[FraudMonitorWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+def test_the_stored_runs_cover_continue_as_new_and_cancellation() -> None:
+    assert activities_of(MONITOR_HISTORY_DIR / "continued_as_new.v1.json") == [
+        "submit_job",
+        "watch_job",
+    ]
+    assert activities_of(MONITOR_HISTORY_DIR / "cancelled.v1.json")[-1] == "cancel_job"
