@@ -319,6 +319,23 @@ def bench_saga(
         console.print(line, highlight=False)
 
 
+@bench_app.command("stream")
+def bench_stream(
+    events: Annotated[int, typer.Option(help="Records preloaded for the rate runs.")] = 100_000,
+    latency_seconds: Annotated[float, typer.Option(help="Length of the real-time run.")] = 30,
+) -> None:
+    """Kafka -> CEP -> alerts against a pass-through job; latency at half the CEP rate."""
+    from app.bench_stream import run_stream_benchmark
+
+    _setup_logging()
+    try:
+        report = asyncio.run(run_stream_benchmark(get_settings(), events, latency_seconds))
+    except RuntimeError as exc:
+        raise _fail(exc) from exc
+    for line in report.lines():
+        console.print(line, highlight=False)
+
+
 @app.command()
 def seed() -> None:
     """Load the demo stock and customers (idempotent: restocks up to the seed levels)."""

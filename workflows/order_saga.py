@@ -23,7 +23,7 @@ Messages:
                                             after capture: refused
     signal `fraud_alert(FraudAlertSignal)`  before capture: abort and compensate (REJECTED)
 Queries: `status`, `steps`, `compensations`. Search attributes OrderStatus, CustomerId and
-FraudDecision, set together at the milestones (PENDING, AWAITING_REVIEW, COMPENSATING, outcome).
+FraudDecision, set together at the milestones (AWAITING_REVIEW, COMPENSATING, the outcome).
 
 Versions, kept replayable with `workflow.patched`: v2 checks the shipping zone before anything is
 held; v3 sets the search attributes only at the milestones.
@@ -105,7 +105,6 @@ COMPENSATION_TIMEOUTS: dict[str, Any] = {
 
 SEARCHABLE_STATUSES = frozenset(
     {
-        OrderStatus.PENDING,
         OrderStatus.AWAITING_REVIEW,
         OrderStatus.COMPENSATING,
         OrderStatus.COMPLETED,
@@ -156,9 +155,10 @@ class OrderSagaWorkflow:
                 type="InvalidWorkflowId",
                 non_retryable=True,
             )
-        # v3: search attributes move only at milestones a person searches for (pending, awaiting
+        # v3: search attributes are set only at the milestones a person searches for (awaiting
         # review, compensating, the outcome), all in one upsert: each upsert is a history event
-        # and a visibility write. The `status` query always has the exact step.
+        # and a visibility write, and most orders finish in under a second. The `status` query
+        # always has the exact step.
         self.milestones_only = workflow.patched("status-milestones-only")
         if not self.milestones_only:
             workflow.upsert_search_attributes([CUSTOMER_ID.value_set(order.customer_id)])
@@ -402,9 +402,10 @@ class OrderSagaWorkflow:
         if not self.milestones_only:
             workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
         elif status in SEARCHABLE_STATUSES:
-            updates = [ORDER_STATUS.value_set(status.value)]
-            if status is OrderStatus.PENDING:
-                updates.append(CUSTOMER_ID.value_set(self.order.customer_id))
+            updates = [
+                ORDER_STATUS.value_set(status.value),
+                CUSTOMER_ID.value_set(self.order.customer_id),
+            ]
             if self.screening is not None:
                 updates.append(FRAUD_DECISION.value_set(self.screening.decision))
             workflow.upsert_search_attributes(updates)
