@@ -58,7 +58,7 @@ class AlertRouterActivities:
         consumer.subscribe([self.settings.alerts_topic])
         try:
             while True:
-                messages = await asyncio.to_thread(consumer.consume, 500, 1.0)
+                messages = await asyncio.to_thread(consumer.consume, 500, 0.1)
                 for message in messages:
                     await self._handle(message, progress)
                 if messages:

@@ -279,8 +279,11 @@ def produce(
 
     `start` (default: now) is the event time of the first event; a fast stream runs ahead of
     the wall clock, so a later stream on the same topic must start after it ends."""
-    start = start or datetime.now(UTC)
-    stream = TransactionStream(run_id, seed, rate, fraud_share, malformed_share, start)
+    stream = TransactionStream(
+        run_id, seed, rate, fraud_share, malformed_share, start or datetime.now(UTC)
+    )
+    # building the population takes seconds: the clock starts when the first event leaves
+    start = stream.start = start or datetime.now(UTC)
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,

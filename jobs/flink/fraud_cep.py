@@ -14,10 +14,7 @@ import argparse
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-EVENT_TIME = (
-    "TO_TIMESTAMP(REPLACE(REPLACE(JSON_VALUE(payload, '$.event_time'), 'T', ' '), 'Z', ''),"
-    " 'yyyy-MM-dd HH:mm:ss.SSS')"
-)
+EVENT_TIME = "TO_TIMESTAMP(REPLACE(REPLACE({field}, 'T', ' '), 'Z', ''), 'yyyy-MM-dd HH:mm:ss.SSS')"
 
 
 def arguments() -> argparse.Namespace:
@@ -68,18 +65,29 @@ def main() -> None:
     config.set("table.exec.source.idle-timeout", f"{args.idle_timeout_s}s")
 
     kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap_servers}'"
+    source = (
+        f"{kafka}, 'topic' = '{args.source_topic}', 'properties.auto.offset.reset' = 'earliest',"
+        f" 'scan.startup.mode' = '{args.startup_mode}'"
+    )
+    group = args.group_id or args.job_name
+    # Detection reads typed columns, each record parsed once by the JSON format. Unparseable
+    # records are skipped here and caught by the dead-letter branch below.
     env.execute_sql(f"""
-        CREATE TABLE raw_transactions (
-            payload STRING,
-            -- malformed events get the epoch: they never reach the event-time operators
-            ts AS COALESCE({EVENT_TIME}, TIMESTAMP '1970-01-01 00:00:00.000'),
+        CREATE TABLE transactions_json (
+            schema_version INT, txn_id STRING, card_id STRING, customer_id STRING,
+            amount STRING, country STRING, lat DOUBLE, lon DOUBLE, event_time STRING,
+            ts AS COALESCE({EVENT_TIME.format(field="event_time")},
+                           TIMESTAMP '1970-01-01 00:00:00.000'),
             WATERMARK FOR ts AS ts - INTERVAL '{args.watermark_delay_ms / 1000}' SECOND
         ) WITH (
-            {kafka}, 'topic' = '{args.source_topic}',
-            'properties.group.id' = '{args.group_id or args.job_name}',
-            'properties.auto.offset.reset' = 'earliest',
-            'scan.startup.mode' = '{args.startup_mode}',
-            'format' = 'raw'
+            {source}, 'properties.group.id' = '{group}',
+            'format' = 'json', 'json.ignore-parse-errors' = 'true',
+            'json.fail-on-missing-field' = 'false'
+        )""")
+    # The raw bytes, for the dead-letter branch only.
+    env.execute_sql(f"""
+        CREATE TABLE raw_transactions (payload STRING) WITH (
+            {source}, 'properties.group.id' = '{group}-dead-letters', 'format' = 'raw'
         )""")
     env.execute_sql(f"""
         CREATE TABLE fraud_alerts (
@@ -97,24 +105,25 @@ def main() -> None:
             {kafka}, 'topic' = '{args.dead_letter_topic}', 'format' = 'raw',
             'sink.delivery-guarantee' = 'at-least-once'
         )""")
-    env.execute_sql(f"""
-        CREATE TEMPORARY VIEW checked AS
-        SELECT payload, ts,
-               JSON_VALUE(payload, '$.txn_id') AS txn_id,
-               JSON_VALUE(payload, '$.card_id') AS card_id,
-               JSON_VALUE(payload, '$.customer_id') AS customer_id,
-               TRY_CAST(JSON_VALUE(payload, '$.amount') AS DECIMAL(12, 2)) AS amount,
-               JSON_VALUE(payload, '$.country') AS country,
-               TRY_CAST(JSON_VALUE(payload, '$.lat') AS DOUBLE) AS lat,
-               TRY_CAST(JSON_VALUE(payload, '$.lon') AS DOUBLE) AS lon,
-               {EVENT_TIME} AS parsed_time
-        FROM raw_transactions""")
+    env.execute_sql("""
+        CREATE TEMPORARY VIEW transactions AS
+        SELECT txn_id, card_id, customer_id, TRY_CAST(amount AS DECIMAL(12, 2)) AS amount,
+               country, lat, lon, ts
+        FROM transactions_json
+        WHERE schema_version = 1 AND txn_id IS NOT NULL AND card_id IS NOT NULL
+          AND TRY_CAST(amount AS DECIMAL(12, 2)) > 0 AND lat IS NOT NULL AND lon IS NOT NULL
+          AND ts > TIMESTAMP '1970-01-01 00:00:00.000'""")
+    # the same rules over the raw bytes: whatever detection cannot read is a dead letter
+    raw_event_time = EVENT_TIME.format(field="JSON_VALUE(payload, '$.event_time')")
     valid = (
         "payload IS JSON AND COALESCE(JSON_VALUE(payload, '$.schema_version'), '') = '1'"
-        " AND txn_id IS NOT NULL AND card_id IS NOT NULL AND amount IS NOT NULL"
-        " AND amount > 0 AND lat IS NOT NULL AND lon IS NOT NULL AND parsed_time IS NOT NULL"
+        " AND JSON_VALUE(payload, '$.txn_id') IS NOT NULL"
+        " AND JSON_VALUE(payload, '$.card_id') IS NOT NULL"
+        " AND COALESCE(TRY_CAST(JSON_VALUE(payload, '$.amount') AS DECIMAL(12, 2)), 0) > 0"
+        " AND TRY_CAST(JSON_VALUE(payload, '$.lat') AS DOUBLE) IS NOT NULL"
+        " AND TRY_CAST(JSON_VALUE(payload, '$.lon') AS DOUBLE) IS NOT NULL"
+        f" AND {raw_event_time} IS NOT NULL"
     )
-    env.execute_sql(f"CREATE TEMPORARY VIEW transactions AS SELECT * FROM checked WHERE {valid}")
 
     def detect(pattern: str, measures: str, shape: str, within_s: int, define: str) -> str:
         return f"""
@@ -185,7 +194,7 @@ def main() -> None:
         f" UNION ALL {travel} UNION ALL {escalation}"
     )
     statements.add_insert_sql(
-        f"INSERT INTO dead_letters SELECT payload FROM checked WHERE NOT ({valid})"
+        f"INSERT INTO dead_letters SELECT payload FROM raw_transactions WHERE NOT ({valid})"
     )
     statements.execute()
 
