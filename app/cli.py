@@ -38,7 +38,8 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    console.print("[bold red]error:[/] ", end="")
+    console.print(str(exc), highlight=False, markup=False)
     return typer.Exit(code=1)
 
 

@@ -49,8 +49,21 @@ class Stack:
         return [s for s in self.services if s.name in wanted]
 
     def up(self, names: Iterable[str] | None = None, with_worker: bool = False) -> list[str]:
-        """Start what is not running; returns the names of the services started by this call."""
+        """Start what is not running; returns the names of the services started by this call.
+
+        The infrastructure comes up (and gets its databases and topics) before the worker,
+        which needs all of it."""
         selected = self.select(names, with_worker)
+        infrastructure = [s for s in selected if not isinstance(s, Worker)]
+        workers = [s for s in selected if isinstance(s, Worker)]
+        started = self._up(infrastructure) if infrastructure else []
+        try:
+            return started + (self._up(workers) if workers else [])
+        except BaseException:
+            self.down(started)
+            raise
+
+    def _up(self, selected: list[Service]) -> list[str]:
         started: list[Service] = []
         try:
             for service in selected:
