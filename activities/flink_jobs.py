@@ -64,6 +64,26 @@ class FlinkJobActivities:
         )
 
     @activity.defn
+    async def stop_with_savepoint(self, request: StopJob) -> str:
+        """Stop the job with a savepoint; returns its location. A retry after the job stopped
+        finds the savepoint it took."""
+        rest = FlinkRest(self.settings)
+        job = await asyncio.to_thread(rest.job, request.job_id)
+        if job["state"] == "FINISHED":
+            latest = (await asyncio.to_thread(rest.checkpoints, request.job_id))["latest"]
+            return latest["savepoint"]["external_path"]
+        trigger = await asyncio.to_thread(rest.stop_with_savepoint, request.job_id)
+        while True:
+            status = await asyncio.to_thread(rest.savepoint_status, request.job_id, trigger)
+            activity.heartbeat(status["status"]["id"])
+            if status["status"]["id"] == "COMPLETED":
+                operation = status["operation"]
+                if "failure-cause" in operation:
+                    raise RuntimeError(f"savepoint failed: {operation['failure-cause']}")
+                return operation["location"]
+            await asyncio.sleep(0.5)
+
+    @activity.defn
     async def cancel_job(self, request: StopJob) -> str:
         rest = FlinkRest(self.settings)
         state = (await asyncio.to_thread(rest.job, request.job_id))["state"]

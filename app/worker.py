@@ -89,7 +89,13 @@ def registrations(
         ),
         settings.fraud_task_queue: TaskQueueRegistration(
             workflows=[FraudMonitorWorkflow, AlertRouterWorkflow],
-            activities=[flink.submit_job, flink.watch_job, flink.cancel_job, alerts.route_alerts],
+            activities=[
+                flink.submit_job,
+                flink.watch_job,
+                flink.stop_with_savepoint,
+                flink.cancel_job,
+                alerts.route_alerts,
+            ],
         ),
     }
 

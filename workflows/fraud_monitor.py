@@ -12,7 +12,9 @@ Query `state`: the job id, its state, the thresholds, the restart count and the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -23,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.flink_jobs import FlinkJobActivities
     from app.models.fraud import (
+        CepThresholds,
         JobProgress,
         MonitorRequest,
         MonitorView,
@@ -44,6 +47,10 @@ class FraudMonitorWorkflow:
         self.job_state = "SUBMITTING"
         self.restarts = request.restarts
         self.progress: JobProgress | None = None
+        self.savepoint = request.savepoint
+        self.new_thresholds: CepThresholds | None = None
+        self.switches = 0
+        self.watch: Any = None
 
     @workflow.run
     async def run(self, request: MonitorRequest) -> None:
@@ -52,13 +59,16 @@ class FraudMonitorWorkflow:
                 handle = await workflow.execute_activity_method(
                     FlinkJobActivities.submit_job,
                     SubmitJob(
-                        job_name=request.job_name, script=CEP_SCRIPT, arguments=self.job_arguments()
+                        job_name=request.job_name,
+                        script=CEP_SCRIPT,
+                        arguments=self.job_arguments(),
+                        savepoint=self.savepoint,
                     ),
                     start_to_close_timeout=timedelta(minutes=3),
                     retry_policy=RETRY,
                 )
-                self.job_id, self.job_state = handle.job_id, "RUNNING"
-                self.progress = await workflow.execute_activity_method(
+                self.job_id, self.job_state, self.savepoint = handle.job_id, "RUNNING", None
+                self.watch = watch = workflow.start_activity_method(
                     FlinkJobActivities.watch_job,
                     WatchJob(
                         job_id=handle.job_id,
@@ -69,10 +79,17 @@ class FraudMonitorWorkflow:
                     heartbeat_timeout=timedelta(seconds=30),
                     retry_policy=RETRY,
                 )
+                await workflow.wait_condition(
+                    lambda watch=watch: watch.done() or self.new_thresholds is not None
+                )
+                if not watch.done():
+                    await self.switch_thresholds(watch)
+                    continue
+                self.progress = await watch
                 self.job_state = self.progress.state
                 if self.progress.state not in ("FAILED", "CANCELED", "FINISHED"):
                     workflow.continue_as_new(
-                        request.model_copy(
+                        self.request.model_copy(
                             update={"job_id": self.job_id, "restarts": self.restarts}
                         )
                     )
@@ -94,6 +111,8 @@ class FraudMonitorWorkflow:
             )
             if not cancelled:
                 raise
+            if self.watch is not None and not self.watch.done():
+                self.watch.cancel()
             if self.job_id is not None:
                 # shielded: the workflow is being cancelled, the Flink job must still stop
                 self.job_state = await asyncio.shield(
@@ -108,6 +127,43 @@ class FraudMonitorWorkflow:
                     )
                 )
             raise
+
+    @workflow.update
+    async def update_thresholds(self, thresholds: CepThresholds) -> MonitorView:
+        """Stop the job with a savepoint and restart it from there with new thresholds: the
+        restored offsets and CEP state mean no alert is lost, and the savepoint flushes the
+        sink so none is sent twice."""
+        switches = self.switches
+        self.new_thresholds = thresholds
+        await workflow.wait_condition(
+            lambda: self.switches > switches and self.job_state == "RUNNING"
+        )
+        return self.state()
+
+    @update_thresholds.validator
+    def validate_thresholds(self, thresholds: CepThresholds) -> None:
+        if self.new_thresholds is not None:
+            raise ValueError("a change of thresholds is already in progress")
+        if self.job_state != "RUNNING":
+            raise ValueError(f"the CEP job is {self.job_state}: retry once it runs")
+
+    async def switch_thresholds(self, watch: Any) -> None:
+        watch.cancel()
+        with contextlib.suppress(ActivityError, asyncio.CancelledError):
+            await watch
+        assert self.job_id is not None
+        assert self.new_thresholds is not None
+        self.job_state = "SAVEPOINTING"
+        self.savepoint = await workflow.execute_activity_method(
+            FlinkJobActivities.stop_with_savepoint,
+            StopJob(job_id=self.job_id, with_savepoint=True),
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=RETRY,
+        )
+        self.request = self.request.model_copy(update={"thresholds": self.new_thresholds})
+        self.new_thresholds = None
+        self.switches += 1
 
     @workflow.query(name="state")
     def state(self) -> MonitorView:

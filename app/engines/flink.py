@@ -84,6 +84,13 @@ class FlinkRest:
     def cancel(self, job_id: str) -> None:
         self.client.patch(f"/jobs/{job_id}", params={"mode": "cancel"}).raise_for_status()
 
+    def stop_with_savepoint(self, job_id: str) -> str:
+        response = self.client.post(f"/jobs/{job_id}/stop", json={"drain": False})
+        return response.raise_for_status().json()["request-id"]
+
+    def savepoint_status(self, job_id: str, trigger: str) -> dict:
+        return self.client.get(f"/jobs/{job_id}/savepoints/{trigger}").raise_for_status().json()
+
     def checkpoints(self, job_id: str) -> dict:
         return self.client.get(f"/jobs/{job_id}/checkpoints").raise_for_status().json()
 

@@ -5,6 +5,7 @@ into PostgreSQL and into running order sagas."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import uuid
@@ -288,6 +289,66 @@ async def test_taskmanager_killed_mid_stream_misses_no_fraud(
     restored = FlinkRest(stream_settings).checkpoints(view.job_id)["latest"]["restored"]
     assert restored is not None
     assert restored["is_savepoint"] is False
+
+
+async def test_threshold_update_switches_through_a_savepoint_without_loss(
+    monitor: WorkflowHandle, stream_settings: Settings
+) -> None:
+    start = datetime.now(UTC) + timedelta(minutes=60)  # after every stream above
+    runs = [uuid.uuid4().hex[:6] for _ in range(2)]
+    first = await asyncio.to_thread(
+        produce,
+        stream_settings.kafka_bootstrap_servers,
+        stream_settings.transactions_topic,
+        stream_settings.postgres_dsn,
+        run_id=runs[0],
+        seed=31,
+        rate=150,
+        duration_s=20,
+        fraud_share=0.012,
+        malformed_share=0.0,
+        realtime=False,
+        start=start,
+    )
+    before = await monitor.query(FraudMonitorWorkflow.state)
+    after = await monitor.execute_update(
+        FraudMonitorWorkflow.update_thresholds,
+        before.thresholds.model_copy(update={"travel_max_kmh": 850.0}),
+    )
+    assert after.thresholds.travel_max_kmh == 850.0
+    assert after.job_id != before.job_id
+    rest = FlinkRest(stream_settings)
+    assert rest.job(before.job_id)["state"] == "FINISHED"  # stopped with a savepoint
+    restored = rest.checkpoints(after.job_id)["latest"]["restored"]
+    assert restored["is_savepoint"] is True
+    await asyncio.to_thread(
+        produce,
+        stream_settings.kafka_bootstrap_servers,
+        stream_settings.transactions_topic,
+        stream_settings.postgres_dsn,
+        run_id=runs[1],
+        seed=32,
+        rate=150,
+        duration_s=20,
+        fraud_share=0.012,
+        malformed_share=0.0,
+        realtime=False,
+        start=max(label.last_event_time for label in first.labels) + timedelta(minutes=5),
+    )
+    for _ in range(180):
+        results = [evaluate(stream_settings.postgres_dsn, run) for run in runs]
+        if all(r.overall.recall == 1.0 for r in results):
+            break
+        await asyncio.sleep(1)
+    assert [r.overall.recall for r in results] == [1.0, 1.0], "an alert was lost in the switch"
+    # and none was sent twice: the savepoint flushed the sink, the new job resumed after it
+    sent = [
+        json.loads(value)["alert_id"]
+        for _, value in consume(stream_settings, stream_settings.alerts_topic, 10**6, 20)
+        if any(f"card-{run}-" in value for run in runs)
+    ]
+    assert len(sent) == sum(r.overall.alerts for r in results)
+    assert len(sent) == len(set(sent))
 
 
 async def test_cancelling_the_monitor_cancels_the_flink_job(
