@@ -51,7 +51,8 @@ class StreamReport:
         ]
 
 
-def _topic(settings: Settings, prefix: str, partitions: int) -> str:
+def create_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
+    """A fresh topic with a random suffix, for one benchmark or test run."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
@@ -105,7 +106,7 @@ def _cep_arguments(settings: Settings, name: str, source: str, mode: str) -> lis
         "--alerts-topic",
         settings.alerts_topic,
         "--dead-letter-topic",
-        _topic(settings, "bench-dlq", 1),
+        create_topic(settings, "bench-dlq", 1),
         "--startup-mode",
         mode,
     ]
@@ -113,7 +114,7 @@ def _cep_arguments(settings: Settings, name: str, source: str, mode: str) -> lis
 
 async def run_stream_benchmark(settings: Settings, events: int, latency_s: float) -> StreamReport:
     rest = FlinkRest(settings)
-    source = _topic(settings, "bench-tx", 4)
+    source = create_topic(settings, "bench-tx", 4)
     await asyncio.to_thread(
         produce,
         settings.kafka_bootstrap_servers,
@@ -129,7 +130,7 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
     )
     total = _end_offsets(settings, source)
 
-    copy = _topic(settings, "bench-copy", 4)
+    copy = create_topic(settings, "bench-copy", 4)
     copy_job = await asyncio.to_thread(
         submit_python_job,
         settings,
@@ -164,7 +165,7 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
         rest.cancel(cep_job)
 
     latency_rate = min(cep / 2, GENERATOR_REALTIME_CAP)
-    live = _topic(settings, "bench-live", 4)
+    live = create_topic(settings, "bench-live", 4)
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -8,20 +8,15 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from app.bench_stream import create_topic
 from app.settings import Settings
 
 T = TypeVar("T")
 
 
 def new_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[
-        name
-    ].result(timeout=30)
-    return name
+    return create_topic(settings, prefix, partitions)
 
 
 def produce(settings: Settings, topic: str, records: list[tuple[str, str]]) -> None:

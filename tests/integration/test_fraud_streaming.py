@@ -21,8 +21,8 @@ from app.models.fraud import MonitorRequest, MonitorView
 from app.models.orders import OrderStatus
 from app.models.transactions import FraudPattern, Transaction
 from app.settings import Settings
-from app.streaming.evaluate import evaluate
-from app.streaming.generator import produce
+from app.streaming.evaluate import Evaluation, evaluate
+from app.streaming.generator import StreamStats, produce
 from tests.conftest import ThreadedWorker
 from tests.integration.helpers import consume, new_topic
 from tests.integration.helpers import produce as produce_raw
@@ -32,6 +32,34 @@ from workflows.fraud_monitor import FraudMonitorWorkflow
 from workflows.order_saga import OrderSagaWorkflow
 
 pytestmark = pytest.mark.usefixtures("seeded")
+
+
+async def fast_run(settings: Settings, run_id: str, seed: int, start: datetime) -> StreamStats:
+    """20 s of labelled traffic, sent ahead of the wall clock from event time `start`."""
+    return await asyncio.to_thread(
+        produce,
+        settings.kafka_bootstrap_servers,
+        settings.transactions_topic,
+        settings.postgres_dsn,
+        run_id=run_id,
+        seed=seed,
+        rate=150,
+        duration_s=20,
+        fraud_share=0.012,
+        malformed_share=0.0,
+        realtime=False,
+        start=start,
+    )
+
+
+async def full_recall(settings: Settings, runs: list[str]) -> list[Evaluation]:
+    """The evaluations of the runs, once every label is found or after three minutes."""
+    for _ in range(180):
+        results = [evaluate(settings.postgres_dsn, run) for run in runs]
+        if all(r.overall.recall == 1.0 for r in results):
+            break
+        await asyncio.sleep(1)
+    return results
 
 
 @pytest.fixture(scope="module")
@@ -239,20 +267,7 @@ async def test_taskmanager_killed_mid_stream_misses_no_fraud(
     # fast streams run ahead of the wall clock: start after everything already on the topic
     start = datetime.now(UTC) + timedelta(minutes=30)
     runs = [uuid.uuid4().hex[:6] for _ in range(2)]
-    first = await asyncio.to_thread(
-        produce,
-        stream_settings.kafka_bootstrap_servers,
-        stream_settings.transactions_topic,
-        stream_settings.postgres_dsn,
-        run_id=runs[0],
-        seed=21,
-        rate=150,
-        duration_s=20,
-        fraud_share=0.012,
-        malformed_share=0.0,
-        realtime=False,
-        start=start,
-    )
+    first = await fast_run(stream_settings, runs[0], seed=21, start=start)
     taskmanager = next(s for s in stack.services if s.name == "flink-taskmanager")
     process = taskmanager.recorded_process()
     assert process is not None
@@ -260,25 +275,8 @@ async def test_taskmanager_killed_mid_stream_misses_no_fraud(
     await asyncio.sleep(2)
     stack.up(["flink-taskmanager"])
     last_event = max(label.last_event_time for label in first.labels)
-    await asyncio.to_thread(
-        produce,
-        stream_settings.kafka_bootstrap_servers,
-        stream_settings.transactions_topic,
-        stream_settings.postgres_dsn,
-        run_id=runs[1],
-        seed=22,
-        rate=150,
-        duration_s=20,
-        fraud_share=0.012,
-        malformed_share=0.0,
-        realtime=False,
-        start=last_event + timedelta(minutes=5),
-    )
-    for _ in range(180):
-        results = [evaluate(stream_settings.postgres_dsn, run) for run in runs]
-        if all(r.overall.recall == 1.0 for r in results):
-            break
-        await asyncio.sleep(1)
+    await fast_run(stream_settings, runs[1], seed=22, start=last_event + timedelta(minutes=5))
+    results = await full_recall(stream_settings, runs)
     for result in results:
         print("\n".join(result.lines()))
         assert result.overall.recall == 1.0, "a labelled fraud was missed across the crash"
@@ -296,20 +294,7 @@ async def test_threshold_update_switches_through_a_savepoint_without_loss(
 ) -> None:
     start = datetime.now(UTC) + timedelta(minutes=60)  # after every stream above
     runs = [uuid.uuid4().hex[:6] for _ in range(2)]
-    first = await asyncio.to_thread(
-        produce,
-        stream_settings.kafka_bootstrap_servers,
-        stream_settings.transactions_topic,
-        stream_settings.postgres_dsn,
-        run_id=runs[0],
-        seed=31,
-        rate=150,
-        duration_s=20,
-        fraud_share=0.012,
-        malformed_share=0.0,
-        realtime=False,
-        start=start,
-    )
+    first = await fast_run(stream_settings, runs[0], seed=31, start=start)
     before = await monitor.query(FraudMonitorWorkflow.state)
     after = await monitor.execute_update(
         FraudMonitorWorkflow.update_thresholds,
@@ -321,25 +306,13 @@ async def test_threshold_update_switches_through_a_savepoint_without_loss(
     assert rest.job(before.job_id)["state"] == "FINISHED"  # stopped with a savepoint
     restored = rest.checkpoints(after.job_id)["latest"]["restored"]
     assert restored["is_savepoint"] is True
-    await asyncio.to_thread(
-        produce,
-        stream_settings.kafka_bootstrap_servers,
-        stream_settings.transactions_topic,
-        stream_settings.postgres_dsn,
-        run_id=runs[1],
+    await fast_run(
+        stream_settings,
+        runs[1],
         seed=32,
-        rate=150,
-        duration_s=20,
-        fraud_share=0.012,
-        malformed_share=0.0,
-        realtime=False,
         start=max(label.last_event_time for label in first.labels) + timedelta(minutes=5),
     )
-    for _ in range(180):
-        results = [evaluate(stream_settings.postgres_dsn, run) for run in runs]
-        if all(r.overall.recall == 1.0 for r in results):
-            break
-        await asyncio.sleep(1)
+    results = await full_recall(stream_settings, runs)
     assert [r.overall.recall for r in results] == [1.0, 1.0], "an alert was lost in the switch"
     # and none was sent twice: the savepoint flushed the sink, the new job resumed after it
     sent = [
