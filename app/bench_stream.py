@@ -2,9 +2,11 @@
 topic, then detection latency at half the measured rate, with precision and recall.
 
 1. A seeded stream is preloaded into a fresh topic (the generator runs ahead of the clock).
-2. The pass-through job copies the topic; the CEP job reads it. Each rate is the records
-   processed between the first and the last record seen (job start-up excluded): the copy's
-   output offsets for the pass-through, the CEP operators' input counts for the CEP job.
+2. The pass-through job (a byte-for-byte copy to another topic) and the CEP job each read the
+   whole topic as a bounded job (`--bounded`: they stop at the end offsets seen at start), one
+   after the other. Each rate is the topic's records over the job's own run time on the
+   cluster, from its first task starting to the job finishing, as Flink's REST API reports it.
+   The CEP job runs with its production settings (checkpoints every 10 s included).
 3. A real-time stream at half the CEP rate (capped by what the generator can send) goes through
    the CEP job and the alert router; latency is event time of the match's last event -> alert
    row in PostgreSQL.
@@ -13,21 +15,23 @@ topic, then detection latency at half the measured rate, with precision and reca
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from app.engines.flink import FlinkRest, submit_python_job
+from app.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
 from app.settings import PROJECT_ROOT, Settings
 from app.streaming.evaluate import Evaluation, evaluate
 from app.streaming.generator import produce
+
+log = logging.getLogger("bench.stream")
 
 GENERATOR_REALTIME_CAP = 1500.0  # events/s the Python generator sustains on the wall clock
 
@@ -73,26 +77,27 @@ def _end_offsets(settings: Settings, topic: str) -> int:
         consumer.close()
 
 
-def _rate(progress: Callable[[], int], total: int, timeout_s: float = 600) -> float:
-    """Records/s between the first and the last record, polling a progress counter."""
+def _bounded_rate(rest: FlinkRest, job_id: str, records: int, timeout_s: float = 1800) -> float:
+    """Records/s of a bounded job, from its first task starting to the job finishing."""
     deadline = time.monotonic() + timeout_s
-    first: tuple[float, int] | None = None
     while time.monotonic() < deadline:
-        done, now = progress(), time.monotonic()
-        if first is None and done > 0:
-            first = (now, done)
-        if done >= total and first is not None:
-            return (done - first[1]) / max(now - first[0], 1e-3)
-        time.sleep(0.2)
-    raise TimeoutError(f"only {progress()} of {total} records processed in {timeout_s:g} s")
-
-
-def _cep_inputs(rest: FlinkRest, job_id: str) -> int:
-    vertices = rest.job(job_id).get("vertices", [])
-    matchers = [v for v in vertices if "Match" in v["name"] or "MATCH" in v["name"]]
-    if not matchers:
-        return 0
-    return min(v["metrics"].get("read-records", 0) for v in matchers)
+        job = rest.job(job_id)
+        if job["state"] == "FINISHED":
+            started = min(vertex["start-time"] for vertex in job["vertices"])
+            return records / ((job["end-time"] - started) / 1000)
+        if job["state"] in TERMINAL_STATES:
+            raise RuntimeError(f"benchmark job {job['name']} ended {job['state']}")
+        source = job["vertices"][0]
+        log.info(
+            "%s: %s, %s of %s records read",
+            job["name"],
+            job["state"],
+            f"{source['metrics'].get('read-records', 0):,}",
+            f"{records:,}",
+        )
+        time.sleep(5)
+    rest.cancel(job_id)
+    raise TimeoutError(f"benchmark job {job_id} did not finish in {timeout_s:g} s")
 
 
 def _cep_arguments(settings: Settings, name: str, source: str, mode: str) -> list[str]:
@@ -109,6 +114,7 @@ def _cep_arguments(settings: Settings, name: str, source: str, mode: str) -> lis
         create_topic(settings, "bench-dlq", 1),
         "--startup-mode",
         mode,
+        *(["--bounded"] if mode == "earliest-offset" else []),
     ]
 
 
@@ -144,25 +150,17 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
             copy,
             "--job-name",
             f"bench-copy-{copy}",
+            "--bounded",
         ],
     )
-    try:
-        passthrough = await asyncio.to_thread(_rate, lambda: _end_offsets(settings, copy), total)
-    finally:
-        rest.cancel(copy_job)
-
+    passthrough = await asyncio.to_thread(_bounded_rate, rest, copy_job, total)
     cep_job = await asyncio.to_thread(
         submit_python_job,
         settings,
         PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py",
         _cep_arguments(settings, f"bench-cep-{source}", source, "earliest-offset"),
     )
-    try:
-        # the CEP operators see the valid records only
-        valid = total - round(total * 0.001)
-        cep = await asyncio.to_thread(_rate, lambda: _cep_inputs(rest, cep_job), int(valid * 0.99))
-    finally:
-        rest.cancel(cep_job)
+    cep = await asyncio.to_thread(_bounded_rate, rest, cep_job, total)
 
     latency_rate = min(cep / 2, GENERATOR_REALTIME_CAP)
     live = create_topic(settings, "bench-live", 4)

@@ -445,7 +445,10 @@ def prepare_flink_dirs(settings: Settings, flink_home: Path, connector_jars: Pat
                 f"rest.bind-address: {rest.hostname}",
                 f"rest.port: {rest.port or 8081}",
                 "jobmanager.memory.process.size: 1024m",
-                "taskmanager.memory.process.size: 2048m",
+                "taskmanager.memory.process.size: 3072m",
+                # keyed state lives on the heap (hashmap backend) and the jobs are pure SQL, no
+                # Python UDFs: the memory Flink reserves for RocksDB and Python is better as heap
+                "taskmanager.memory.managed.fraction: 0.05",
                 "taskmanager.numberOfTaskSlots: 4",
                 "parallelism.default: 1",
                 f"python.executable: {sys.executable}",

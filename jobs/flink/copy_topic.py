@@ -18,17 +18,23 @@ def main() -> None:
     parser.add_argument("--source-topic", required=True)
     parser.add_argument("--sink-topic", required=True)
     parser.add_argument("--job-name", required=True, help="deterministic, to find the job again")
+    parser.add_argument(
+        "--bounded",
+        action="store_true",
+        help="stop at the offsets that are the topic's end when the job starts (benchmarks)",
+    )
     args = parser.parse_args()
 
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     env.get_config().set("pipeline.name", args.job_name)
+    bounded = " 'scan.bounded.mode' = 'latest-offset'," if args.bounded else ""
     env.execute_sql(f"""
         CREATE TABLE source_topic (record BYTES) WITH (
             'connector' = 'kafka',
             'topic' = '{args.source_topic}',
             'properties.bootstrap.servers' = '{args.bootstrap_servers}',
             'properties.group.id' = '{args.job_name}',
-            'scan.startup.mode' = 'earliest-offset',
+            'scan.startup.mode' = 'earliest-offset',{bounded}
             'format' = 'raw'
         )""")
     env.execute_sql(f"""

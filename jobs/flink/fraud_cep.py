@@ -30,6 +30,11 @@ def arguments() -> argparse.Namespace:
         default="group-offsets",
         choices=["group-offsets", "earliest-offset", "latest-offset"],
     )
+    parser.add_argument(
+        "--bounded",
+        action="store_true",
+        help="stop at the offsets that are the topic's end when the job starts (benchmarks)",
+    )
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--checkpoint-interval-s", type=int, default=10)
     parser.add_argument("--watermark-delay-ms", type=int, default=300)
@@ -68,6 +73,7 @@ def main() -> None:
     source = (
         f"{kafka}, 'topic' = '{args.source_topic}', 'properties.auto.offset.reset' = 'earliest',"
         f" 'scan.startup.mode' = '{args.startup_mode}'"
+        + (", 'scan.bounded.mode' = 'latest-offset'" if args.bounded else "")
     )
     group = args.group_id or args.job_name
     # Detection reads typed columns, each record parsed once by the JSON format. Unparseable
