@@ -24,6 +24,7 @@ from temporalio.client import (
     Client,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowHistory,
     WorkflowUpdateFailedError,
 )
 
@@ -244,6 +245,7 @@ async def record(settings: Settings, tag: str, only: list[str] | None = None) ->
             written.append(await _record_branch(client, recording, branch, tag))
         if not only or "fraud_monitor" in only:
             written += await _record_monitor(client, recording, tag)
+            written.append(await _record_threshold_update(client, recording, tag))
     finally:
         stop.set()
         await worker
@@ -280,14 +282,48 @@ async def _record_monitor(client: Client, settings: Settings, tag: str) -> list[
     await latest.cancel()
     with contextlib.suppress(WorkflowFailureError):
         await asyncio.wait_for(latest.result(), 120)
-    MONITOR_HISTORY_DIR.mkdir(parents=True, exist_ok=True)
     paths = []
     for label, run_id in (("continued_as_new", first_run), ("cancelled", None)):
         history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-        path = MONITOR_HISTORY_DIR / f"{label}.{tag}.json"
-        path.write_text(history.to_json())
-        paths.append(path)
+        paths.append(_store_monitor_history(history, label, tag))
     return paths
+
+
+async def _record_threshold_update(client: Client, settings: Settings, tag: str) -> Path:
+    """A monitor whose thresholds are changed by the Update (stop with savepoint, restart from
+    it), then cancelled."""
+    name = f"fraud-cep-history-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=name,
+            source_topic=settings.transactions_topic,
+            alerts_topic=f"{settings.alerts_topic}-history",
+            dead_letter_topic=f"{settings.dead_letter_topic}-history",
+        ),
+        id=f"monitor-{name}",
+        task_queue=settings.fraud_task_queue,
+    )
+    for _ in range(240):
+        view = await handle.query(FraudMonitorWorkflow.state)
+        if view.state == "RUNNING":
+            break
+        await asyncio.sleep(0.5)
+    await handle.execute_update(
+        FraudMonitorWorkflow.update_thresholds,
+        view.thresholds.model_copy(update={"velocity_count": view.thresholds.velocity_count + 1}),
+    )
+    await handle.cancel()
+    with contextlib.suppress(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), 120)
+    return _store_monitor_history(await handle.fetch_history(), "threshold_update", tag)
+
+
+def _store_monitor_history(history: WorkflowHistory, label: str, tag: str) -> Path:
+    MONITOR_HISTORY_DIR.mkdir(parents=True, exist_ok=True)
+    path = MONITOR_HISTORY_DIR / f"{label}.{tag}.json"
+    path.write_text(history.to_json())
+    return path
 
 
 async def _record_branch(client: Client, settings: Settings, branch: Branch, tag: str) -> Path:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -268,6 +269,18 @@ async def test_taskmanager_killed_mid_stream_misses_no_fraud(
     start = datetime.now(UTC) + timedelta(minutes=30)
     runs = [uuid.uuid4().hex[:6] for _ in range(2)]
     first = await fast_run(stream_settings, runs[0], seed=21, start=start)
+    # kill it only once a checkpoint was taken after the first run was sent, so that the job
+    # has a checkpoint to recover from and some of the run is behind it and some not
+    rest = FlinkRest(stream_settings)
+    job_id = (await monitor.query(FraudMonitorWorkflow.state)).job_id
+    sent_at_ms = time.time() * 1000
+    for _ in range(60):
+        completed = rest.checkpoints(job_id)["latest"]["completed"]
+        if completed and completed["latest_ack_timestamp"] > sent_at_ms:
+            break
+        await asyncio.sleep(1)
+    else:
+        raise AssertionError(f"no checkpoint of job {job_id} completed within a minute")
     taskmanager = next(s for s in stack.services if s.name == "flink-taskmanager")
     process = taskmanager.recorded_process()
     assert process is not None
@@ -279,12 +292,17 @@ async def test_taskmanager_killed_mid_stream_misses_no_fraud(
     results = await full_recall(stream_settings, runs)
     for result in results:
         print("\n".join(result.lines()))
-        assert result.overall.recall == 1.0, "a labelled fraud was missed across the crash"
+        assert result.overall.recall == 1.0, (
+            f"a labelled fraud was missed across the crash; monitor: "
+            f"{await monitor.query(FraudMonitorWorkflow.state)}; job: "
+            f"{rest.job(job_id)['state']}, checkpoints: {rest.checkpoints(job_id)['counts']}"
+        )
         assert result.overall.precision >= 0.95
     view = await monitor.query(FraudMonitorWorkflow.state)
     assert view.state == "RUNNING"
     # the same job recovered on the new TaskManager from its checkpoint
-    restored = FlinkRest(stream_settings).checkpoints(view.job_id)["latest"]["restored"]
+    assert view.job_id == job_id
+    restored = rest.checkpoints(job_id)["latest"]["restored"]
     assert restored is not None
     assert restored["is_savepoint"] is False
 

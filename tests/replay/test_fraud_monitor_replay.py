@@ -1,6 +1,6 @@
-"""Replay the stored histories of FraudMonitorWorkflow: a run that continued as new, and a run
-that was cancelled and cancelled its Flink job (`hybrid histories record --branch
-fraud_monitor`)."""
+"""Replay the stored histories of FraudMonitorWorkflow: a run that continued as new, a run that
+was cancelled and cancelled its Flink job, and a run whose thresholds were changed by the Update
+(`hybrid histories record --branch fraud_monitor`)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,12 @@ def test_the_stored_runs_cover_continue_as_new_and_cancellation() -> None:
         "watch_job",
     ]
     assert activities_of(MONITOR_HISTORY_DIR / "cancelled.v1.json")[-1] == "cancel_job"
+
+
+def test_a_stored_run_covers_the_threshold_update() -> None:
+    path = MONITOR_HISTORY_DIR / "threshold_update.v1.json"
+    events = json.loads(path.read_text())["events"]
+    assert any("workflowExecutionUpdateCompletedEventAttributes" in e for e in events)
+    activities = activities_of(path)
+    switch = activities.index("stop_with_savepoint")
+    assert activities[switch + 1] == "submit_job", "the job restarts from the savepoint"
