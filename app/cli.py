@@ -300,6 +300,37 @@ async def _start_fraud_workflows(settings: Settings, job_name: str) -> str:
     )
 
 
+etl_app = typer.Typer(no_args_is_help=True, help="Batch feature ETL with Spark.")
+app.add_typer(etl_app, name="etl")
+
+
+@etl_app.command("run")
+def etl_run(
+    run_id: Annotated[
+        str | None, typer.Option(help="Re-run (or finish) this run; default: a new run.")
+    ] = None,
+    topic: Annotated[str | None, typer.Option(help="Default: the transactions topic.")] = None,
+) -> None:
+    """Features for the records that arrived since the last run, as Parquet in the lake."""
+    import time
+    import uuid
+
+    from app.etl import EtlJobFailed, EtlRunUnfinished, plan_run, run_features_job
+
+    _setup_logging()
+    settings = get_settings()
+    run_id = run_id or f"etl-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    try:
+        plan = plan_run(settings, topic or settings.transactions_topic, run_id)
+        ranges = ", ".join(f"{r.partition}:[{r.start_offset},{r.end_offset})" for r in plan.ranges)
+        console.print(f"run {plan.run_id}: {plan.records} records of {plan.topic} ({ranges})")
+        result = run_features_job(settings, plan)
+    except (EtlRunUnfinished, EtlJobFailed, ValueError) as exc:
+        raise _fail(exc) from exc
+    note = " (already committed)" if result.already_committed else ""
+    console.print(f"{result.rows} feature rows in {result.output}{note}", highlight=False)
+
+
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(bench_app, name="bench")
 

@@ -5,12 +5,13 @@ into PostgreSQL and into running order sagas."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -83,9 +84,13 @@ def stream_worker(stack, stream_settings: Settings) -> Iterator[ThreadedWorker]:
 
 
 @pytest.fixture(scope="module")
-async def monitor(client: Client, stream_worker, stream_settings: Settings) -> WorkflowHandle:
+async def monitor(
+    client: Client, stream_worker, stream_settings: Settings
+) -> AsyncIterator[WorkflowHandle]:
+    """The monitor and the router for the module; cancelled at the end, which cancels the Flink
+    job, so that no job of this module keeps a TaskManager slot."""
     suffix = uuid.uuid4().hex[:6]
-    await client.start_workflow(
+    router = await client.start_workflow(
         AlertRouterWorkflow.run,
         f"alert-router-{suffix}",
         id=f"alert-router-{suffix}",
@@ -103,12 +108,20 @@ async def monitor(client: Client, stream_worker, stream_settings: Settings) -> W
         id=f"fraud-monitor-{suffix}",
         task_queue=stream_settings.fraud_task_queue,
     )
-    for _ in range(240):
-        view = await handle.query(FraudMonitorWorkflow.state)
-        if view.state == "RUNNING" and view.job_id:
-            return handle
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"the CEP job never ran: {view}")
+    try:
+        for _ in range(240):
+            view = await handle.query(FraudMonitorWorkflow.state)
+            if view.state == "RUNNING" and view.job_id:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError(f"the CEP job never ran: {view}")
+        yield handle
+    finally:
+        for workflow in (handle, router):
+            await workflow.cancel()
+            with contextlib.suppress(WorkflowFailureError, TimeoutError):
+                await asyncio.wait_for(workflow.result(), 60)
 
 
 async def test_scenarios_are_detected_and_legitimate_traffic_is_not(

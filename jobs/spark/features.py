@@ -1,0 +1,236 @@
+"""Batch feature ETL: card transactions from Kafka, between fixed offsets, into per-transaction
+features as partitioned Parquet in the lake.
+
+Reads exactly the planned offset range of each partition (the planner keeps the ranges in
+PostgreSQL, so runs never overlap and a re-run reads the same records), parses and validates the
+transactions, and computes for each one, over the card's earlier transactions (this run's plus
+the lookback taken from the lake's earlier runs):
+
+    txn_count_5m, txn_count_1h, txn_count_24h       transactions in the window, this one included
+    amount_sum_1h, amount_avg_24h, amount_max_24h, amount_std_24h
+    distinct_countries_24h, distinct_merchants_24h
+    seconds_since_prev                              -1 for the card's first transaction
+    amount_vs_history                               amount / mean of the card's earlier amounts
+    cep_alerts_24h                                  CEP alerts on the card in the 24 h before
+    is_fraud, fraud_pattern                         the ground-truth labels, for training
+
+Commit is atomic: the output is written to <lake>/features/_staging/run_id=<id> and renamed to
+<lake>/features/run_id=<id>; a failed run leaves nothing under features/ that readers see
+(Spark skips paths that start with an underscore), and a run that is already committed is not
+written again. The lake must be a filesystem the driver can rename in (local, or one mounted on
+every node). The last line on stdout is the run's manifest as JSON. Run by hand:
+
+    spark-submit --master 'local[2]' --jars <.stack/jars/spark/*.jar, comma-separated> \
+        jobs/spark/features.py --bootstrap-servers localhost:19092 --topic transactions \
+        --run-id r1 --offsets '{"0": [0, 1000]}' --lake-dir .stack/lake \
+        --jdbc-url 'jdbc:postgresql://localhost:55432/hybrid?user=hybrid&password=hybrid'
+"""
+
+import argparse
+import json
+import os
+from datetime import datetime, timedelta
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+TRANSACTION = T.StructType(
+    [
+        T.StructField("schema_version", T.IntegerType()),
+        T.StructField("txn_id", T.StringType()),
+        T.StructField("card_id", T.StringType()),
+        T.StructField("customer_id", T.StringType()),
+        T.StructField("merchant_id", T.StringType()),
+        T.StructField("amount", T.StringType()),
+        T.StructField("country", T.StringType()),
+        T.StructField("event_time", T.StringType()),
+    ]
+)
+BASE_COLUMNS = ["txn_id", "card_id", "customer_id", "merchant_id", "country", "amount", "ts"]
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--offsets", required=True, help='{"<partition>": [start, end], ...}')
+    parser.add_argument(
+        "--history-runs", default="", help="earlier runs of the topic, comma-separated"
+    )
+    parser.add_argument("--lake-dir", required=True)
+    parser.add_argument("--jdbc-url", required=True)
+    return parser.parse_args()
+
+
+def read_transactions(spark: SparkSession, args: argparse.Namespace) -> DataFrame:
+    ranges = json.loads(args.offsets)
+    starts = {args.topic: {p: start for p, (start, _) in ranges.items()}}
+    ends = {args.topic: {p: end for p, (_, end) in ranges.items()}}
+    records = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", args.bootstrap_servers)
+        .option("subscribe", args.topic)
+        .option("startingOffsets", json.dumps(starts))
+        .option("endingOffsets", json.dumps(ends))
+        .load()
+    )
+    parsed = records.select(F.from_json(F.col("value").cast("string"), TRANSACTION).alias("t"))
+    return (
+        parsed.select(
+            "t.txn_id",
+            "t.card_id",
+            "t.customer_id",
+            "t.merchant_id",
+            "t.country",
+            F.col("t.amount").try_cast("decimal(12,2)").cast("double").alias("amount"),
+            F.to_timestamp("t.event_time", "yyyy-MM-dd'T'HH:mm:ss.SSSX").alias("ts"),
+            F.col("t.schema_version").alias("schema_version"),
+        )
+        .where(
+            (F.col("schema_version") == 1)
+            & F.col("txn_id").isNotNull()
+            & F.col("card_id").isNotNull()
+            & (F.col("amount") > 0)
+            & F.col("ts").isNotNull()
+        )
+        .drop("schema_version")
+        .dropDuplicates(["txn_id"])  # a producer retry may have written a record twice
+    )
+
+
+def lookback(
+    spark: SparkSession, features_dir: str, runs: list[str], since: datetime
+) -> DataFrame | None:
+    if not runs or not os.path.isdir(features_dir):
+        return None
+    paths = [os.path.join(features_dir, f"run_id={run}") for run in runs]
+    existing = [p for p in paths if os.path.isdir(p)]
+    if not existing:
+        return None
+    earlier = spark.read.option("basePath", features_dir).parquet(*existing)
+    return earlier.where(F.col("ts") >= F.lit(since)).select(*BASE_COLUMNS)
+
+
+def with_features(history: DataFrame) -> DataFrame:
+    seconds = F.col("ts").cast("long")
+    card = Window.partitionBy("card_id").orderBy(seconds)
+
+    def last(span_s: int) -> Window:
+        return card.rangeBetween(-span_s, 0)
+
+    earlier = Window.partitionBy("card_id").orderBy("ts", "txn_id")
+    return (
+        history.withColumn("txn_count_5m", F.count("*").over(last(5 * MINUTE)))
+        .withColumn("txn_count_1h", F.count("*").over(last(HOUR)))
+        .withColumn("txn_count_24h", F.count("*").over(last(DAY)))
+        .withColumn("amount_sum_1h", F.sum("amount").over(last(HOUR)))
+        .withColumn("amount_avg_24h", F.avg("amount").over(last(DAY)))
+        .withColumn("amount_max_24h", F.max("amount").over(last(DAY)))
+        .withColumn(
+            "amount_std_24h", F.coalesce(F.stddev_pop("amount").over(last(DAY)), F.lit(0.0))
+        )
+        .withColumn("distinct_countries_24h", F.size(F.collect_set("country").over(last(DAY))))
+        .withColumn("distinct_merchants_24h", F.size(F.collect_set("merchant_id").over(last(DAY))))
+        .withColumn(
+            "seconds_since_prev",
+            F.coalesce(
+                (F.col("ts").cast("double") - F.lag("ts").over(earlier).cast("double")),
+                F.lit(-1.0),
+            ),
+        )
+        .withColumn(
+            "amount_vs_history",
+            F.coalesce(
+                F.col("amount")
+                / F.avg("amount").over(earlier.rowsBetween(Window.unboundedPreceding, -1)),
+                F.lit(1.0),
+            ),
+        )
+    )
+
+
+def with_alerts_and_labels(spark: SparkSession, features: DataFrame, jdbc_url: str) -> DataFrame:
+    def table(query: str) -> DataFrame:
+        return (
+            spark.read.format("jdbc")
+            .option("driver", "org.postgresql.Driver")
+            .option("url", jdbc_url)
+            .option("query", query)
+            .load()
+        )
+
+    alerts = table("select card_id as alert_card, event_time as alert_time from fraud_alerts")
+    counts = (
+        features.select("txn_id", "card_id", "ts")
+        .join(
+            alerts,
+            (F.col("alert_card") == F.col("card_id"))
+            & (F.col("alert_time") <= F.col("ts"))
+            & (F.col("alert_time") > F.col("ts") - F.expr("INTERVAL 24 HOURS")),
+        )
+        .groupBy("txn_id")
+        .agg(F.count("*").alias("cep_alerts_24h"))
+    )
+    labels = table("select pattern, txn_ids from fraud_labels").select(
+        F.explode("txn_ids").alias("txn_id"), F.col("pattern").alias("fraud_pattern")
+    )
+    labels = labels.groupBy("txn_id").agg(F.min("fraud_pattern").alias("fraud_pattern"))
+    return (
+        features.join(counts, "txn_id", "left")
+        .join(labels, "txn_id", "left")
+        .withColumn("cep_alerts_24h", F.coalesce("cep_alerts_24h", F.lit(0)))
+        .withColumn("is_fraud", F.col("fraud_pattern").isNotNull().cast("int"))
+    )
+
+
+def main() -> None:
+    args = arguments()
+    features_dir = os.path.join(os.path.abspath(args.lake_dir), "features")
+    final = os.path.join(features_dir, f"run_id={args.run_id}")
+    manifest_path = os.path.join(final, "_manifest.json")
+    if os.path.exists(manifest_path):  # committed by an earlier attempt of this run
+        with open(manifest_path) as committed:
+            print(json.dumps(json.load(committed) | {"already_committed": True}))
+        return
+
+    spark = SparkSession.builder.getOrCreate()
+    # standard Parquet timestamps (UTC, microseconds), which pyarrow and Ray Data read as such
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    current = read_transactions(spark, args).cache()
+    bounds = current.agg(F.min("ts").alias("first"), F.count("*").alias("rows")).first()
+    staging = os.path.join(features_dir, "_staging", f"run_id={args.run_id}")
+    if bounds["rows"]:
+        runs = [run for run in args.history_runs.split(",") if run]
+        earlier = lookback(spark, features_dir, runs, bounds["first"] - timedelta(seconds=DAY))
+        history = current.withColumn("current", F.lit(True))
+        if earlier is not None:
+            history = history.unionByName(earlier.withColumn("current", F.lit(False)))
+        features = with_features(history).where("current").drop("current")
+        (
+            with_alerts_and_labels(spark, features, args.jdbc_url)
+            .withColumn("dt", F.date_format("ts", "yyyy-MM-dd"))
+            .write.mode("overwrite")
+            .partitionBy("dt")
+            .parquet(staging)
+        )
+    else:
+        os.makedirs(staging, exist_ok=True)
+    manifest = {
+        "run_id": args.run_id,
+        "topic": args.topic,
+        "offsets": json.loads(args.offsets),
+        "rows": bounds["rows"],
+        "output": final,
+    }
+    with open(os.path.join(staging, "_manifest.json"), "w") as out:
+        json.dump(manifest, out)
+    os.rename(staging, final)  # the commit
+    spark.stop()
+    print(json.dumps(manifest))
+
+
+if __name__ == "__main__":
+    main()
