@@ -368,6 +368,22 @@ def bench_stream(
         console.print(line, highlight=False)
 
 
+@bench_app.command("etl")
+def bench_etl(
+    events: Annotated[int, typer.Option(help="Transactions in the smaller run.")] = 25_000,
+) -> None:
+    """Feature ETL at two input sizes 4x apart, and the fixed cost of a run."""
+    from app.bench_etl import run_etl_benchmark
+
+    _setup_logging()
+    try:
+        report = run_etl_benchmark(get_settings(), events)
+    except RuntimeError as exc:
+        raise _fail(exc) from exc
+    for line in report.lines():
+        console.print(line, highlight=False)
+
+
 @app.command()
 def seed() -> None:
     """Load the demo stock and customers (idempotent: restocks up to the seed levels)."""

@@ -107,11 +107,15 @@ def lookback(
     if not runs or not os.path.isdir(features_dir):
         return None
     paths = [os.path.join(features_dir, f"run_id={run}") for run in runs]
-    existing = [p for p in paths if os.path.isdir(p)]
+    existing = [p for p in paths if any(name.startswith("dt=") for name in _listing(p))]
     if not existing:
         return None
     earlier = spark.read.option("basePath", features_dir).parquet(*existing)
     return earlier.where(F.col("ts") >= F.lit(since)).select(*BASE_COLUMNS)
+
+
+def _listing(path: str) -> list[str]:
+    return os.listdir(path) if os.path.isdir(path) else []
 
 
 def with_features(history: DataFrame) -> DataFrame:
