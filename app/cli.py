@@ -372,7 +372,7 @@ def bench_stream(
 def bench_etl(
     events: Annotated[int, typer.Option(help="Transactions in the smaller run.")] = 25_000,
 ) -> None:
-    """Feature ETL at two input sizes 4x apart, and the fixed cost of a run."""
+    """Feature ETL at two input sizes 5x apart, and the fixed cost of a run."""
     from app.bench_etl import run_etl_benchmark
 
     _setup_logging()
