@@ -1,10 +1,11 @@
 """Fraud detection with Flink CEP: SQL MATCH_RECOGNIZE over card transactions on Kafka.
 
 One pattern per fraud scenario, partitioned by card and ordered by event time (watermarks with a
-bounded delay; an idle-partition timeout is an option, off by default). Alerts go to the alerts topic as JSON with an id that
-is deterministic (pattern, card, first transaction of the match), so a replay after a restart
-produces the same ids and the consumer can drop duplicates. Malformed events go, unchanged, to
-the dead-letter topic; the job keeps running. Thresholds are arguments. Run by hand:
+bounded delay; an idle-partition timeout is an option, off by default). Alerts go to the alerts
+topic as JSON with an id that is deterministic (pattern, card, first transaction of the match), so
+a replay after a restart produces the same ids and the consumer can drop duplicates. Malformed
+events go, unchanged, to the dead-letter topic; the job keeps running. Thresholds are arguments.
+Run by hand:
 
     flink run -m localhost:8081 -d -py jobs/flink/fraud_cep.py --bootstrap-servers \
         localhost:19092 --job-name fraud-cep
