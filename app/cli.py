@@ -8,8 +8,9 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -335,6 +336,16 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figure
 app.add_typer(bench_app, name="bench")
 
 
+def _print_report(run: Callable[[], Any]) -> None:
+    """Run a benchmark and print its report's lines; a failure is one clear error line."""
+    try:
+        report = run()
+    except RuntimeError as exc:
+        raise _fail(exc) from exc
+    for line in report.lines():
+        console.print(line, highlight=False)
+
+
 @bench_app.command("saga")
 def bench_saga(
     orders: Annotated[int, typer.Option(help="Workflows per workload.")] = 400,
@@ -343,12 +354,7 @@ def bench_saga(
     """Order sagas against a no-op workflow of the same shape, on the local stack."""
     from app.bench import run_benchmark
 
-    try:
-        report = asyncio.run(run_benchmark(get_settings(), orders, concurrency))
-    except RuntimeError as exc:
-        raise _fail(exc) from exc
-    for line in report.lines():
-        console.print(line, highlight=False)
+    _print_report(lambda: asyncio.run(run_benchmark(get_settings(), orders, concurrency)))
 
 
 @bench_app.command("stream")
@@ -360,12 +366,8 @@ def bench_stream(
     from app.bench_stream import run_stream_benchmark
 
     _setup_logging()
-    try:
-        report = asyncio.run(run_stream_benchmark(get_settings(), events, latency_seconds))
-    except RuntimeError as exc:
-        raise _fail(exc) from exc
-    for line in report.lines():
-        console.print(line, highlight=False)
+    settings = get_settings()
+    _print_report(lambda: asyncio.run(run_stream_benchmark(settings, events, latency_seconds)))
 
 
 @bench_app.command("etl")
@@ -376,12 +378,7 @@ def bench_etl(
     from app.bench_etl import run_etl_benchmark
 
     _setup_logging()
-    try:
-        report = run_etl_benchmark(get_settings(), events)
-    except RuntimeError as exc:
-        raise _fail(exc) from exc
-    for line in report.lines():
-        console.print(line, highlight=False)
+    _print_report(lambda: run_etl_benchmark(get_settings(), events))
 
 
 @app.command()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from temporalio.client import (
@@ -255,19 +256,7 @@ async def record(settings: Settings, tag: str, only: list[str] | None = None) ->
 async def _record_monitor(client: Client, settings: Settings, tag: str) -> list[Path]:
     """A monitor that submits the CEP job, continues as new after a short watch period,
     attaches to the same job, and is cancelled (which cancels the Flink job)."""
-    name = f"fraud-cep-history-{uuid.uuid4().hex[:6]}"
-    handle = await client.start_workflow(
-        FraudMonitorWorkflow.run,
-        MonitorRequest(
-            job_name=name,
-            source_topic=settings.transactions_topic,
-            alerts_topic=f"{settings.alerts_topic}-history",
-            dead_letter_topic=f"{settings.dead_letter_topic}-history",
-            watch_period=timedelta(seconds=3),
-        ),
-        id=f"monitor-{name}",
-        task_queue=settings.fraud_task_queue,
-    )
+    handle = await _start_monitor(client, settings, watch_period=timedelta(seconds=3))
     first_run = handle.first_execution_run_id
     for _ in range(240):
         described = await client.get_workflow_handle(handle.id).describe()
@@ -292,18 +281,7 @@ async def _record_monitor(client: Client, settings: Settings, tag: str) -> list[
 async def _record_threshold_update(client: Client, settings: Settings, tag: str) -> Path:
     """A monitor whose thresholds are changed by the Update (stop with savepoint, restart from
     it), then cancelled."""
-    name = f"fraud-cep-history-{uuid.uuid4().hex[:6]}"
-    handle = await client.start_workflow(
-        FraudMonitorWorkflow.run,
-        MonitorRequest(
-            job_name=name,
-            source_topic=settings.transactions_topic,
-            alerts_topic=f"{settings.alerts_topic}-history",
-            dead_letter_topic=f"{settings.dead_letter_topic}-history",
-        ),
-        id=f"monitor-{name}",
-        task_queue=settings.fraud_task_queue,
-    )
+    handle = await _start_monitor(client, settings)
     for _ in range(240):
         view = await handle.query(FraudMonitorWorkflow.state)
         if view.state == "RUNNING":
@@ -317,6 +295,23 @@ async def _record_threshold_update(client: Client, settings: Settings, tag: str)
     with contextlib.suppress(WorkflowFailureError):
         await asyncio.wait_for(handle.result(), 120)
     return _store_monitor_history(await handle.fetch_history(), "threshold_update", tag)
+
+
+async def _start_monitor(client: Client, settings: Settings, **request: Any) -> WorkflowHandle:
+    """A monitor of its own CEP job, with alerts and dead letters on history-only topics."""
+    name = f"fraud-cep-history-{uuid.uuid4().hex[:6]}"
+    return await client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=name,
+            source_topic=settings.transactions_topic,
+            alerts_topic=f"{settings.alerts_topic}-history",
+            dead_letter_topic=f"{settings.dead_letter_topic}-history",
+            **request,
+        ),
+        id=f"monitor-{name}",
+        task_queue=settings.fraud_task_queue,
+    )
 
 
 def _store_monitor_history(history: WorkflowHistory, label: str, tag: str) -> Path:
