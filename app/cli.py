@@ -332,6 +332,145 @@ def etl_run(
     console.print(f"{result.rows} feature rows in {result.output}{note}", highlight=False)
 
 
+pipeline_app = typer.Typer(
+    no_args_is_help=True, help="The feature pipeline: Spark ETL, Ray training, model promotion."
+)
+app.add_typer(pipeline_app, name="pipeline")
+schedule_app = typer.Typer(no_args_is_help=True, help="The nightly Temporal Schedule.")
+pipeline_app.add_typer(schedule_app, name="schedule")
+
+MarginOption = Annotated[
+    float, typer.Option(help="PR-AUC the challenger must gain over the champion.")
+]
+TrialsOption = Annotated[int, typer.Option(help="Hyperparameter candidates (Ray tasks).")]
+
+
+def _pipeline_request(margin: float, trials: int):
+    from app.models.ml import PipelineRequest, TrainingSettings
+
+    return PipelineRequest(
+        topic=get_settings().transactions_topic,
+        promotion_margin=margin,
+        training=TrainingSettings(trials=trials),
+    )
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    promotion_margin: MarginOption = 0.005,
+    trials: TrialsOption = 4,
+    wait: Annotated[bool, typer.Option(help="Wait for the result.")] = True,
+) -> None:
+    """Run the pipeline once through the worker: ETL, training, promotion."""
+    from app.pipeline import start_pipeline
+
+    settings = get_settings()
+
+    async def go():
+        handle = await start_pipeline(settings, _pipeline_request(promotion_margin, trials))
+        console.print(
+            f"started {handle.id}: temporal workflow query -w {handle.id} --name stage; "
+            f"Temporal UI {settings.temporal_ui_url}, Ray dashboard {settings.ray_dashboard_url}"
+        )
+        return await handle.result() if wait else None
+
+    try:
+        result = asyncio.run(go())
+    except Exception as exc:
+        raise _fail(exc) from exc
+    if result is not None:
+        console.print_json(result.model_dump_json())
+
+
+@pipeline_app.command("models")
+def pipeline_models() -> None:
+    """The registry: model versions, their holdout metrics and aliases."""
+    import psycopg
+
+    with psycopg.connect(get_settings().postgres_dsn) as conn:
+        rows = conn.execute(
+            "select v.version_id, round((v.metrics->>'pr_auc')::numeric, 4),"
+            " round((v.metrics->>'precision_at_budget')::numeric, 4),"
+            " coalesce(string_agg(a.alias, ',' order by a.alias), ''), v.created_at"
+            " from model_versions v left join model_aliases a using (version_id)"
+            " group by v.version_id order by v.created_at"
+        ).fetchall()
+    table = Table("version", "PR-AUC", "precision@budget", "aliases", "created")
+    for row in rows:
+        table.add_row(*(str(value) for value in row))
+    console.print(table)
+
+
+@schedule_app.command("create")
+def schedule_create(
+    cron: Annotated[str, typer.Option(help="When, as a cron expression (UTC).")] = "0 2 * * *",
+    promotion_margin: MarginOption = 0.005,
+    trials: TrialsOption = 4,
+) -> None:
+    """Create the nightly schedule (or update it to these settings)."""
+    from app.pipeline import create_schedule
+
+    handle, created = asyncio.run(
+        create_schedule(get_settings(), _pipeline_request(promotion_margin, trials), cron)
+    )
+    console.print(f"{'created' if created else 'updated'} schedule {handle.id} ({cron})")
+
+
+@schedule_app.command("trigger")
+def schedule_trigger() -> None:
+    """Run the scheduled pipeline now (skipped if one is still running)."""
+    asyncio.run(_on_schedule(lambda handle: handle.trigger(), "triggered"))
+
+
+@schedule_app.command("pause")
+def schedule_pause(note: str = "paused from the CLI") -> None:
+    asyncio.run(_on_schedule(lambda handle: handle.pause(note=note), "paused"))
+
+
+@schedule_app.command("unpause")
+def schedule_unpause(note: str = "unpaused from the CLI") -> None:
+    asyncio.run(_on_schedule(lambda handle: handle.unpause(note=note), "unpaused"))
+
+
+@schedule_app.command("delete")
+def schedule_delete() -> None:
+    asyncio.run(_on_schedule(lambda handle: handle.delete(), "deleted"))
+
+
+@schedule_app.command("show")
+def schedule_show() -> None:
+    """Whether it is paused, the next runs, the recent ones."""
+    from app.pipeline import describe_schedule
+
+    description = asyncio.run(describe_schedule(get_settings()))
+    state, info = description.schedule.state, description.info
+    console.print(f"schedule {description.id}: {'paused' if state.paused else 'active'}")
+    if state.note:
+        console.print(f"note: {state.note}")
+    for when in info.next_action_times[:3]:
+        console.print(f"next run: {when.isoformat()}")
+    for action in info.recent_actions[-5:]:
+        started = action.action
+        console.print(f"ran: {action.scheduled_at.isoformat()} -> {started.workflow_id}")
+
+
+async def _on_schedule(operation: Callable[[Any], Any], done: str) -> None:
+    from temporalio.service import RPCError
+
+    from app.pipeline import schedule_handle
+
+    handle = await schedule_handle(get_settings())
+    try:
+        await operation(handle)
+    except RPCError as exc:
+        raise _fail(
+            RuntimeError(
+                f"schedule {handle.id}: {exc} (create it: ./hybrid pipeline schedule create)"
+            )
+        ) from exc
+    console.print(f"{done} schedule {handle.id}")
+
+
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(bench_app, name="bench")
 

@@ -4,13 +4,14 @@ running `jobs/spark/features.py` with spark-submit and recording what it committ
 from __future__ import annotations
 
 import json
-import subprocess
+import time
 from urllib.parse import urlencode, urlsplit
 
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
-from app.engines.spark import spark_environment, spark_submit_command
+from app.engines.lifecycle import failure_excerpt, summary_line
+from app.engines.spark import SparkApplication, spark_submit_command
 from app.models.etl import EtlPlan, EtlResult, PartitionRange
 from app.settings import PROJECT_ROOT, Settings
 
@@ -25,9 +26,14 @@ class EtlJobFailed(RuntimeError):
     pass
 
 
-def plan_run(settings: Settings, topic: str, run_id: str) -> EtlPlan:
+def plan_run(
+    settings: Settings, topic: str, run_id: str, adopt_unfinished: bool = False
+) -> EtlPlan:
     """The run's ranges: recorded ones when the run exists; otherwise from where the topic's last
-    succeeded run ended (or the earliest offset) to the current end of each partition."""
+    succeeded run ended (or the earliest offset) to the current end of each partition.
+
+    An unfinished earlier run of the topic blocks new runs, unless `adopt_unfinished`: then that
+    run's plan is returned, so that a pipeline finishes what a failed one left."""
     with psycopg.connect(settings.postgres_dsn) as conn, conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtextextended('etl:' || %s, 0))", (topic,))
         existing = conn.execute("select topic from etl_runs where run_id = %s", (run_id,))
@@ -39,6 +45,8 @@ def plan_run(settings: Settings, topic: str, run_id: str) -> EtlPlan:
         unfinished = conn.execute(
             "select run_id from etl_runs where topic = %s and status = 'PLANNED'", (topic,)
         ).fetchone()
+        if unfinished and adopt_unfinished:
+            return _load_plan(conn, unfinished[0], topic)
         if unfinished:
             raise EtlRunUnfinished(
                 f"ETL run {unfinished[0]} of topic {topic} has not succeeded; finish it first"
@@ -126,26 +134,19 @@ def spark_arguments(settings: Settings, plan: EtlPlan) -> list[str]:
     ]
 
 
-def run_features_job(settings: Settings, plan: EtlPlan, timeout_s: float = 1800) -> EtlResult:
-    """spark-submit the run and record it as succeeded with the manifest it committed."""
-    done = subprocess.run(
+def features_application(settings: Settings, plan: EtlPlan) -> SparkApplication:
+    return SparkApplication(
+        settings,
+        plan.submission_id,
         spark_submit_command(
-            settings, FEATURES_JOB, spark_arguments(settings, plan), f"features-{plan.run_id}"
+            settings, FEATURES_JOB, spark_arguments(settings, plan), plan.submission_id
         ),
-        env=spark_environment(settings),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
     )
-    if done.returncode != 0:
-        # PySpark prints the job's traceback on stdout; Spark's own log goes to stderr
-        at = done.stdout.find("Traceback")
-        traceback = done.stdout[at:] if at >= 0 else ""
-        raise EtlJobFailed(
-            f"feature ETL run {plan.run_id} failed (spark-submit exit {done.returncode}):\n"
-            f"{(traceback or done.stderr)[-3000:]}"
-        )
-    result = EtlResult.model_validate_json(done.stdout.strip().splitlines()[-1])
+
+
+def record_success(settings: Settings, plan: EtlPlan, summary: str) -> EtlResult:
+    """Mark the run succeeded with the manifest the job committed (its summary line)."""
+    result = EtlResult.model_validate_json(summary)
     with psycopg.connect(settings.postgres_dsn) as conn:
         conn.execute(
             "update etl_runs set status = 'SUCCEEDED', output_path = %s, rows_written = %s,"
@@ -153,3 +154,22 @@ def run_features_job(settings: Settings, plan: EtlPlan, timeout_s: float = 1800)
             (result.output, result.rows, plan.run_id),
         )
     return result
+
+
+def run_features_job(settings: Settings, plan: EtlPlan, timeout_s: float = 1800) -> EtlResult:
+    """Run (or attach to) the run's Spark application and wait for it: the command-line path.
+    Workflows supervise the same application from an activity instead."""
+    application = features_application(settings, plan)
+    application.start_or_attach()
+    deadline = time.monotonic() + timeout_s
+    while (state := application.poll()) == "RUNNING":
+        if time.monotonic() > deadline:
+            application.stop()
+            raise EtlJobFailed(f"feature ETL run {plan.run_id} timed out after {timeout_s} s")
+        time.sleep(1)
+    if state != "SUCCEEDED":
+        raise EtlJobFailed(
+            f"feature ETL run {plan.run_id} {state.lower()} (log in {application.directory}):\n"
+            f"{failure_excerpt(application.logs())}"
+        )
+    return record_success(settings, plan, summary_line(application.logs()))

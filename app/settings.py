@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # Spark: jobs are spark-submit runs against this master; `local[2]` runs them in-process on
     # this machine, `spark://host:7077` sends the same job to a standalone cluster.
     spark_master: str = "local[2]"
+    # Where each spark-submit a workflow starts keeps its pid, output and exit code, so that a
+    # restarted worker attaches to the application instead of starting it twice.
+    spark_apps_dir: Path = PROJECT_ROOT / ".stack" / "spark-apps"
 
     # Ray: the head's dashboard address, which also serves the Jobs API.
     ray_address: str = "http://localhost:8265"

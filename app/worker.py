@@ -19,8 +19,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.alerts import AlertRouterActivities
+from activities.engine_jobs import EngineJobActivities
+from activities.feature_etl import FeatureEtlActivities
 from activities.flink_jobs import FlinkJobActivities
 from activities.inventory import InventoryActivities
+from activities.model_registry import RegistryActivities
+from activities.model_training import TrainingActivities
 from activities.orders import OrderActivities
 from activities.payment_provider import ProviderBehaviour, SimulatedPaymentProvider
 from activities.payments import PaymentActivities
@@ -30,7 +34,10 @@ from app.db.pool import open_pool
 from app.settings import Settings
 from app.temporal_client import connect
 from workflows.alert_router import AlertRouterWorkflow
+from workflows.feature_etl import FeatureEtlWorkflow
+from workflows.feature_pipeline import FeaturePipelineWorkflow
 from workflows.fraud_monitor import FraudMonitorWorkflow
+from workflows.model_training import ModelTrainingWorkflow
 from workflows.noop_saga import NoopSagaWorkflow, noop_step
 from workflows.order_saga import OrderSagaWorkflow
 from workflows.smoke import SmokeWorkflow
@@ -66,6 +73,10 @@ def registrations(
     shipping = ShippingActivities(pool)
     flink = FlinkJobActivities(settings)
     alerts = AlertRouterActivities(settings, pool, client)
+    etl = FeatureEtlActivities(settings, pool)
+    training = TrainingActivities(settings, pool)
+    registry = RegistryActivities(pool)
+    engine_jobs = EngineJobActivities(settings, pool)
     return {
         settings.order_task_queue: TaskQueueRegistration(
             workflows=[SmokeWorkflow, OrderSagaWorkflow, NoopSagaWorkflow],
@@ -95,6 +106,21 @@ def registrations(
                 flink.stop_with_savepoint,
                 flink.cancel_job,
                 alerts.route_alerts,
+            ],
+        ),
+        settings.pipeline_task_queue: TaskQueueRegistration(
+            workflows=[FeaturePipelineWorkflow, FeatureEtlWorkflow, ModelTrainingWorkflow],
+            activities=[
+                etl.plan_etl_run,
+                etl.run_etl_job,
+                etl.feature_runs,
+                training.run_training_job,
+                registry.register_model_version,
+                registry.model_for_alias,
+                registry.move_aliases,
+                registry.roll_back_alias_change,
+                registry.smoke_check_champion,
+                engine_jobs.stop_engine_job,
             ],
         ),
     }

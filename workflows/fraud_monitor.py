@@ -18,7 +18,9 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import ActivityError
+
+from workflows.cancellation import is_cancellation
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -106,10 +108,7 @@ class FraudMonitorWorkflow:
                 )
                 await workflow.sleep(backoff)
         except (asyncio.CancelledError, ActivityError) as error:
-            cancelled = isinstance(error, asyncio.CancelledError) or isinstance(
-                error.cause, CancelledError
-            )
-            if not cancelled:
+            if not is_cancellation(error):
                 raise
             if self.watch is not None and not self.watch.done():
                 self.watch.cancel()

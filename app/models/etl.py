@@ -23,9 +23,19 @@ class EtlPlan(BaseModel):
     def records(self) -> int:
         return sum(r.end_offset - r.start_offset for r in self.ranges)
 
+    @property
+    def submission_id(self) -> str:
+        """The run's Spark application: one run, one application, however often asked for."""
+        return f"features-{self.run_id}"
+
 
 class EtlResult(BaseModel):
     run_id: str
     rows: int
     output: str
     already_committed: bool = False
+
+
+class EtlRunRequest(BaseModel):
+    topic: str
+    run_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")

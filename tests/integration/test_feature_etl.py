@@ -5,6 +5,7 @@ Python over the same records."""
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -193,7 +194,10 @@ def test_runs_cover_disjoint_ranges_and_compute_the_features(etl_settings: Setti
     assert [row["txn_count_24h"] for row in late_rows] == [earlier_on_card + i for i in (1, 2, 3)]
     assert late_rows[0]["seconds_since_prev"] >= 120
 
-    # re-running a committed run changes nothing
+    # asking for a run again attaches to its finished application ...
+    assert run_features_job(etl_settings, plan_run(etl_settings, topic, first_id)) == first
+    # ... and running the Spark job again for a committed run changes nothing
+    shutil.rmtree(etl_settings.spark_apps_dir / f"features-{first_id}")
     again = run_features_job(etl_settings, plan_run(etl_settings, topic, first_id))
     assert again.already_committed
     assert again.rows == first.rows

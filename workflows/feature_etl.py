@@ -1,0 +1,56 @@
+"""FeatureEtlWorkflow: one feature ETL run, as a child of the feature pipeline.
+
+plan the run: the Kafka offsets it reads, recorded in PostgreSQL (or the unfinished run a
+    failed pipeline left, which is finished first)
+run the Spark application under the run's submission id: a retried activity or a restarted
+    worker attaches to the running application instead of starting a second one
+cancelled: the application is stopped, even when the worker that supervised it is gone
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+from workflows.cancellation import is_cancellation
+
+with workflow.unsafe.imports_passed_through():
+    from activities.engine_jobs import EngineJobActivities, StopEngineJob
+    from activities.feature_etl import FeatureEtlActivities
+    from app.models.etl import EtlResult, EtlRunRequest
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
+
+
+@workflow.defn
+class FeatureEtlWorkflow:
+    @workflow.run
+    async def run(self, request: EtlRunRequest) -> EtlResult:
+        plan = await workflow.execute_activity_method(
+            FeatureEtlActivities.plan_etl_run,
+            request,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+        )
+        workflow.logger.info("ETL run %s reads %d records", plan.run_id, plan.records)
+        try:
+            return await workflow.execute_activity_method(
+                FeatureEtlActivities.run_etl_job,
+                plan,
+                start_to_close_timeout=timedelta(hours=2),
+                heartbeat_timeout=timedelta(seconds=10),
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3),
+            )
+        except BaseException as error:
+            if is_cancellation(error):
+                await workflow.execute_activity_method(
+                    EngineJobActivities.stop_engine_job,
+                    StopEngineJob(engine="spark", submission_id=plan.submission_id),
+                    start_to_close_timeout=timedelta(minutes=1),
+                    retry_policy=RETRY,
+                )
+            raise

@@ -1,0 +1,57 @@
+"""ModelTrainingWorkflow: one model version, trained as a Ray job, as a child of the feature
+pipeline.
+
+    run the training job under the version's submission id: a retried activity or a restarted
+        worker attaches to the running Ray job (the Jobs API refuses a duplicate id)
+    register the version in the registry, with its metrics and lineage
+    cancelled: the Ray job is stopped, even when the worker that supervised it is gone
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+from workflows.cancellation import is_cancellation
+
+with workflow.unsafe.imports_passed_through():
+    from activities.engine_jobs import EngineJobActivities, StopEngineJob
+    from activities.model_registry import RegisterModel, RegistryActivities
+    from activities.model_training import TrainingActivities
+    from app.models.ml import TrainingRequest, TrainingResult
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
+
+
+@workflow.defn
+class ModelTrainingWorkflow:
+    @workflow.run
+    async def run(self, request: TrainingRequest) -> TrainingResult:
+        try:
+            result = await workflow.execute_activity_method(
+                TrainingActivities.run_training_job,
+                request,
+                start_to_close_timeout=timedelta(hours=2),
+                heartbeat_timeout=timedelta(seconds=10),
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=2),
+            )
+        except BaseException as error:
+            if is_cancellation(error):
+                await workflow.execute_activity_method(
+                    EngineJobActivities.stop_engine_job,
+                    StopEngineJob(engine="ray", submission_id=request.submission_id),
+                    start_to_close_timeout=timedelta(minutes=1),
+                    retry_policy=RETRY,
+                )
+            raise
+        await workflow.execute_activity_method(
+            RegistryActivities.register_model_version,
+            RegisterModel(request=request, result=result),
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RETRY,
+        )
+        return result
