@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from app import registry
-from app.models.ml import AliasChange, ModelVersion, TrainingRequest, TrainingResult
+from app.models.ml import AliasChange, AliasRef, ModelVersion, TrainingRequest, TrainingResult
 from app.scoring import feature_rows, fraud_scores, load_model
 
 
@@ -23,12 +23,14 @@ class RegisterModel(BaseModel):
 
 
 class MoveAliases(BaseModel):
+    model_name: str
     change_id: str
     reason: str
     updates: dict[str, str]
 
 
 class SmokeCheck(BaseModel):
+    model_name: str
     expected_champion: str
     etl_run_ids: list[str]
     holdout_start: datetime
@@ -43,6 +45,7 @@ class RegistryActivities:
     async def register_model_version(self, model: RegisterModel) -> ModelVersion:
         version = ModelVersion(
             version_id=model.result.version_id,
+            model_name=model.request.model_name,
             artifact_path=model.result.artifact,
             metrics=model.result.metrics,
             etl_run_ids=model.request.etl_run_ids,
@@ -53,14 +56,16 @@ class RegistryActivities:
             return await registry.register_version(conn, version)
 
     @activity.defn
-    async def model_for_alias(self, alias: str) -> ModelVersion | None:
+    async def model_for_alias(self, ref: AliasRef) -> ModelVersion | None:
         async with self.pool.connection() as conn:
-            return await registry.version_for_alias(conn, alias)
+            return await registry.version_for_alias(conn, ref.model_name, ref.alias)
 
     @activity.defn
     async def move_aliases(self, move: MoveAliases) -> AliasChange:
         async with self.pool.connection() as conn:
-            return await registry.move_aliases(conn, move.change_id, move.reason, move.updates)
+            return await registry.move_aliases(
+                conn, move.model_name, move.change_id, move.reason, move.updates
+            )
 
     @activity.defn
     async def roll_back_alias_change(self, change_id: str) -> AliasChange | None:
@@ -72,7 +77,7 @@ class RegistryActivities:
         """Load the champion through the registry, as the order saga will, and score the
         holdout with it; returns its PR-AUC."""
         async with self.pool.connection() as conn:
-            champion = await registry.version_for_alias(conn, "champion")
+            champion = await registry.version_for_alias(conn, check.model_name, "champion")
             cursor = await conn.execute(
                 "select output_path from etl_runs where run_id = any(%s) order by planned_at",
                 (check.etl_run_ids,),

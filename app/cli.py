@@ -348,8 +348,10 @@ TrialsOption = Annotated[int, typer.Option(help="Hyperparameter candidates (Ray 
 def _pipeline_request(margin: float, trials: int):
     from app.models.ml import PipelineRequest, TrainingSettings
 
+    settings = get_settings()
     return PipelineRequest(
-        topic=get_settings().transactions_topic,
+        topic=settings.transactions_topic,
+        model_name=settings.fraud_model_name,
         promotion_margin=margin,
         training=TrainingSettings(trials=trials),
     )
@@ -384,16 +386,18 @@ def pipeline_run(
 
 @pipeline_app.command("models")
 def pipeline_models() -> None:
-    """The registry: model versions, their holdout metrics and aliases."""
+    """The registry: versions of the fraud model, their holdout metrics and aliases."""
     import psycopg
 
-    with psycopg.connect(get_settings().postgres_dsn) as conn:
+    settings = get_settings()
+    with psycopg.connect(settings.postgres_dsn) as conn:
         rows = conn.execute(
             "select v.version_id, round((v.metrics->>'pr_auc')::numeric, 4),"
             " round((v.metrics->>'precision_at_budget')::numeric, 4),"
             " coalesce(string_agg(a.alias, ',' order by a.alias), ''), v.created_at"
             " from model_versions v left join model_aliases a using (version_id)"
-            " group by v.version_id order by v.created_at"
+            " where v.model_name = %s group by v.version_id order by v.created_at",
+            (settings.fraud_model_name,),
         ).fetchall()
     table = Table("version", "PR-AUC", "precision@budget", "aliases", "created")
     for row in rows:

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
 
     # Storage shared by the engines
     lake_dir: Path = PROJECT_ROOT / ".stack" / "lake"
+    # the registry's model that the pipeline trains and the order saga's fraud screen uses
+    fraud_model_name: str = "card-fraud"
     model_store_dir: Path = PROJECT_ROOT / ".stack" / "models"
 
     # Local stack only: where the launcher keeps state and logs, and the ports it needs beyond

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.model_registry import MoveAliases, RegistryActivities, SmokeCheck
     from app.models.etl import EtlRunRequest
     from app.models.ml import (
+        AliasRef,
         PipelineDecision,
         PipelineRequest,
         PipelineResult,
@@ -77,12 +78,15 @@ class FeaturePipelineWorkflow:
 
         self._stage = "TRAINING"
         champion = await workflow.execute_activity_method(
-            RegistryActivities.model_for_alias, "champion", **QUICK
+            RegistryActivities.model_for_alias,
+            AliasRef(model_name=request.model_name, alias="champion"),
+            **QUICK,
         )
         training: TrainingResult = await workflow.execute_child_workflow(
             ModelTrainingWorkflow.run,
             TrainingRequest(
-                version_id=f"fraud-{pipeline_id}",
+                version_id=f"{request.model_name}-{pipeline_id}",
+                model_name=request.model_name,
                 topic=request.topic,
                 etl_run_ids=feature_runs,
                 champion=champion,
@@ -90,7 +94,9 @@ class FeaturePipelineWorkflow:
             ),
             id=f"{workflow_id}-training",
         )
-        await self.move_aliases(f"{pipeline_id}:challenger", {"challenger": training.version_id})
+        await self.move_aliases(
+            request, f"{pipeline_id}:challenger", {"challenger": training.version_id}
+        )
 
         self._stage = "DECIDING"
         challenger_pr_auc = training.metrics.pr_auc
@@ -118,12 +124,13 @@ class FeaturePipelineWorkflow:
         updates = {"champion": training.version_id}
         if champion is not None:
             updates["previous"] = champion.version_id
-        await self.move_aliases(promotion_id, updates)
+        await self.move_aliases(request, promotion_id, updates)
         try:
             self._stage = "SMOKE_CHECK"
             await workflow.execute_activity_method(
                 RegistryActivities.smoke_check_champion,
                 SmokeCheck(
+                    model_name=request.model_name,
                     expected_champion=training.version_id,
                     etl_run_ids=feature_runs,
                     holdout_start=training.holdout_start,
@@ -154,9 +161,16 @@ class FeaturePipelineWorkflow:
             reason=reason,
         )
 
-    async def move_aliases(self, change_id: str, updates: dict[str, str]) -> None:
+    async def move_aliases(
+        self, request: PipelineRequest, change_id: str, updates: dict[str, str]
+    ) -> None:
         await workflow.execute_activity_method(
             RegistryActivities.move_aliases,
-            MoveAliases(change_id=change_id, reason=workflow.info().workflow_id, updates=updates),
+            MoveAliases(
+                model_name=request.model_name,
+                change_id=change_id,
+                reason=workflow.info().workflow_id,
+                updates=updates,
+            ),
             **QUICK,
         )

@@ -7,6 +7,8 @@ same file `ray job submit --runtime-env` takes by hand."""
 
 from __future__ import annotations
 
+import time
+
 import yaml
 from ray.job_submission import JobStatus, JobSubmissionClient
 
@@ -57,10 +59,15 @@ class RayJob:
     def logs(self) -> str:
         return "" if self._status() is None else self.client.get_job_logs(self.submission_id)
 
-    def stop(self) -> None:
-        """The Jobs API sends SIGTERM, then SIGKILL after a few seconds."""
-        if self._status() in (JobStatus.PENDING, JobStatus.RUNNING):
-            self.client.stop_job(self.submission_id)
+    def stop(self, timeout_s: float = 30) -> None:
+        """Stop the job and wait until it has: the Jobs API sends SIGTERM, then SIGKILL after a
+        few seconds."""
+        if self._status() not in (JobStatus.PENDING, JobStatus.RUNNING):
+            return
+        self.client.stop_job(self.submission_id)
+        deadline = time.monotonic() + timeout_s
+        while self.poll() == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.5)
 
     def _status(self) -> JobStatus | None:
         try:

@@ -25,8 +25,14 @@ class HoldoutMetrics(BaseModel):
     positives: int
 
 
+MODEL_NAME = Field(
+    default="card-fraud", pattern=r"^[A-Za-z0-9_.-]+$", description="the registry's model name"
+)
+
+
 class ModelVersion(BaseModel):
     version_id: str
+    model_name: str
     artifact_path: str
     metrics: HoldoutMetrics
     etl_run_ids: list[str]
@@ -44,6 +50,7 @@ class TrainingSettings(BaseModel):
 
 class TrainingRequest(BaseModel):
     version_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model_name: str = MODEL_NAME
     topic: str
     etl_run_ids: list[str] = Field(min_length=1)
     champion: ModelVersion | None = None
@@ -66,8 +73,14 @@ class TrainingResult(BaseModel):
     training_seconds: float
 
 
+class AliasRef(BaseModel):
+    model_name: str
+    alias: Alias
+
+
 class AliasChange(BaseModel):
     change_id: str
+    model_name: str
     before: dict[str, str]
     after: dict[str, str]
 
@@ -84,6 +97,7 @@ class PipelineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     topic: str = Field(default="transactions", description="the Kafka topic of transactions")
+    model_name: str = MODEL_NAME
     promotion_margin: float = Field(
         default=0.005, ge=-1, le=1, description="PR-AUC the challenger must gain to be promoted"
     )

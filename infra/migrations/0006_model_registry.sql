@@ -1,8 +1,9 @@
--- The model registry: immutable model versions with their metrics and lineage, and the aliases
--- (champion, challenger, previous) that point at them. Aliases move only through recorded
--- changes, so a promotion can be rolled back to exactly what it replaced.
+-- The model registry: immutable model versions with their metrics and lineage, and per model
+-- name the aliases (champion, challenger, previous) that point at them. Aliases move only
+-- through recorded changes, so a promotion can be rolled back to exactly what it replaced.
 create table model_versions (
     version_id     text primary key,
+    model_name     text not null,
     artifact_path  text not null,
     metrics        jsonb not null,
     etl_run_ids    text[] not null,
@@ -21,13 +22,16 @@ create trigger model_versions_immutable before update or delete on model_version
     for each row execute function model_versions_are_immutable();
 
 create table model_aliases (
-    alias       text primary key check (alias in ('champion', 'challenger', 'previous')),
+    model_name  text not null,
+    alias       text not null check (alias in ('champion', 'challenger', 'previous')),
     version_id  text not null references model_versions,
-    updated_at  timestamptz not null default now()
+    updated_at  timestamptz not null default now(),
+    primary key (model_name, alias)
 );
 
 create table model_alias_changes (
     change_id       text primary key,  -- deterministic: a retried change is applied once
+    model_name      text not null,
     reason          text not null,
     aliases_before  jsonb not null,
     aliases_after   jsonb not null,

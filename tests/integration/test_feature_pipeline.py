@@ -1,0 +1,251 @@
+"""The feature pipeline on the real stack: Kafka, Spark (spark-submit), Ray (Jobs API),
+PostgreSQL and Temporal, with a worker of its own (in-process, or a subprocess to kill).
+
+Every test works on a topic, lake, model store and registry model name of its own, so neither
+the demo's registry nor the other tests' data is touched."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from ray.job_submission import JobStatus, JobSubmissionClient
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+
+from app.models.ml import (
+    PipelineDecision,
+    PipelineRequest,
+    PipelineResult,
+    TrainingSettings,
+)
+from app.settings import Settings
+from app.streaming.generator import produce
+from tests.conftest import ThreadedWorker
+from tests.integration.helpers import new_topic, wait_for
+from workflows.feature_pipeline import FeaturePipelineWorkflow
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+QUICK_TRAINING = TrainingSettings(trials=2)
+
+
+@pytest.fixture(scope="module")
+def pipeline_settings(
+    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    suffix = uuid.uuid4().hex[:6]
+    settings = base_settings.model_copy(
+        update={
+            "transactions_topic": new_topic(base_settings, "pipeline-tx", partitions=2),
+            "lake_dir": tmp_path_factory.mktemp("lake"),
+            "model_store_dir": tmp_path_factory.mktemp("models"),
+            "fraud_model_name": f"test-fraud-{suffix}",
+            "order_task_queue": f"test-pipeline-orders-{suffix}",
+            "fraud_task_queue": f"test-pipeline-fraud-{suffix}",
+            "pipeline_task_queue": f"test-pipeline-{suffix}",
+        }
+    )
+    # a labelled stream with enough fraud for a time-based holdout
+    produce(
+        settings.kafka_bootstrap_servers,
+        settings.transactions_topic,
+        settings.postgres_dsn,
+        run_id=f"pl{suffix}",
+        seed=51,
+        rate=40,
+        duration_s=300,
+        fraud_share=0.03,
+        malformed_share=0.005,
+        realtime=False,
+        start=datetime(2026, 2, 1, 8, 0, tzinfo=UTC),
+    )
+    return settings
+
+
+@pytest.fixture(scope="module")
+def pipeline_worker(pipeline_settings: Settings) -> Iterator[ThreadedWorker]:
+    with ThreadedWorker(pipeline_settings) as running:
+        yield running
+
+
+def request_for(settings: Settings, **changes: object) -> PipelineRequest:
+    return PipelineRequest.model_validate(
+        {
+            "topic": settings.transactions_topic,
+            "model_name": settings.fraud_model_name,
+            "training": QUICK_TRAINING,
+        }
+        | changes
+    )
+
+
+async def start(client: Client, settings: Settings, **changes: object) -> WorkflowHandle:
+    return await client.start_workflow(
+        FeaturePipelineWorkflow.run,
+        request_for(settings, **changes),
+        id=f"test-pipeline-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.pipeline_task_queue,
+    )
+
+
+def aliases(settings: Settings) -> dict[str, str]:
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        return dict(
+            conn.execute(
+                "select alias, version_id from model_aliases where model_name = %s",
+                (settings.fraud_model_name,),
+            ).fetchall()
+        )
+
+
+def ray_jobs_named(settings: Settings, submission_id: str) -> list:
+    jobs = JobSubmissionClient(settings.ray_address).list_jobs()
+    return [job for job in jobs if job.submission_id == submission_id]
+
+
+def wait_until_training_runs(settings: Settings, workflow_id: str) -> str:
+    submission_id = f"train-{settings.fraud_model_name}-{workflow_id}"
+    wait_for(
+        lambda: any(j.status == JobStatus.RUNNING for j in ray_jobs_named(settings, submission_id)),
+        timeout_s=300,
+        what=f"Ray job {submission_id} to run",
+    )
+    return submission_id
+
+
+async def test_promotes_keeps_the_champion_and_rolls_a_failed_promotion_back(
+    client: Client, pipeline_settings: Settings, pipeline_worker: ThreadedWorker
+) -> None:
+    settings = pipeline_settings
+    first = await start(client, settings)
+    result: PipelineResult = await first.result()
+
+    # the first model becomes champion, and it is far better than a constant score
+    assert result.decision == PipelineDecision.PROMOTED
+    assert result.reason == "no champion yet"
+    metrics = result.training.metrics
+    assert metrics.positives > 20
+    assert metrics.pr_auc > max(0.5, 5 * result.training.baseline_pr_auc)
+    assert metrics.precision_at_budget > 0.5
+    champion = result.training.version_id
+    assert aliases(settings) == {"champion": champion, "challenger": champion}
+    assert await asyncio.to_thread(Path(result.training.artifact).is_file)
+
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        lineage = conn.execute(
+            "select etl_run_ids, etl_offsets, code_version, training_job from model_versions"
+            " where version_id = %s",
+            (champion,),
+        ).fetchone()
+        jobs = conn.execute(
+            "select submission_id, engine, status, log_tail from engine_jobs"
+            " where workflow_id like %s order by engine",
+            (f"{first.id}-%",),
+        ).fetchall()
+    run_ids, offsets, code_version, training_job = lineage
+    assert run_ids == [result.etl.run_id]
+    assert list(offsets) == [result.etl.run_id]
+    assert all(end > start == 0 for start, end in offsets[result.etl.run_id].values())
+    assert len(code_version) == 16
+    assert [(engine, status) for _, engine, status, _ in jobs] == [
+        ("ray", "SUCCEEDED"),
+        ("spark", "SUCCEEDED"),
+    ]
+    assert '"version_id"' in jobs[0][3], "the Ray job's log is kept with the run"
+    assert len(ray_jobs_named(settings, training_job)) == 1
+    with (
+        pytest.raises(psycopg.errors.RaiseException, match="immutable"),
+        psycopg.connect(settings.postgres_dsn) as conn,
+    ):
+        conn.execute("update model_versions set metrics = '{}' where version_id = %s", [champion])
+
+    # no new records, the same data: the challenger cannot beat the champion by 0.5
+    kept: PipelineResult = await (await start(client, settings, promotion_margin=0.5)).result()
+    assert kept.decision == PipelineDecision.KEPT_CHAMPION
+    assert kept.etl.rows == 0
+    assert kept.training.champion_metrics is not None
+    assert kept.training.champion_metrics.rows == kept.training.metrics.rows
+    assert aliases(settings) == {"champion": champion, "challenger": kept.training.version_id}
+
+    # promoted, then the smoke check fails: the aliases go back to what they were
+    failing = await start(client, settings, promotion_margin=-1, smoke_min_pr_auc=1.01)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await failing.result()
+    assert "rolled back" in str(failure.value.cause)
+    assert "below the smoke check" in str(failure.value.cause)
+    assert await failing.query(FeaturePipelineWorkflow.stage) == "ROLLED_BACK"
+    rolled_back = f"{settings.fraud_model_name}-{failing.id}"
+    assert aliases(settings) == {"champion": champion, "challenger": rolled_back}
+
+
+async def test_cancelling_the_pipeline_stops_the_ray_job(
+    client: Client, pipeline_settings: Settings, pipeline_worker: ThreadedWorker
+) -> None:
+    settings = pipeline_settings
+    handle = await start(client, settings, training=TrainingSettings(trials=8))
+    submission_id = await asyncio.to_thread(wait_until_training_runs, settings, handle.id)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    # the workflow ends only once the job has stopped
+    jobs = JobSubmissionClient(settings.ray_address)
+    assert jobs.get_job_status(submission_id) == JobStatus.STOPPED
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        status = conn.execute(
+            "select status from engine_jobs where submission_id = %s", (submission_id,)
+        ).fetchone()
+    assert status == ("STOPPED",)
+
+
+async def test_worker_killed_mid_training_then_restarted(
+    client: Client, pipeline_settings: Settings
+) -> None:
+    settings = pipeline_settings.model_copy(
+        update={"pipeline_task_queue": f"{pipeline_settings.pipeline_task_queue}-killed"}
+    )
+    env = {
+        **os.environ,
+        "HYBRID_PIPELINE_TASK_QUEUE": settings.pipeline_task_queue,
+        "HYBRID_ORDER_TASK_QUEUE": f"{settings.order_task_queue}-killed",
+        "HYBRID_FRAUD_TASK_QUEUE": f"{settings.fraud_task_queue}-killed",
+        "HYBRID_LAKE_DIR": str(settings.lake_dir),
+        "HYBRID_MODEL_STORE_DIR": str(settings.model_store_dir),
+    }
+
+    async def start_worker() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app.cli",
+            "worker",
+            env=env,
+            start_new_session=True,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+
+    first = await start_worker()
+    handle = await start(client, settings, promotion_margin=-1)
+    submission_id = await asyncio.to_thread(wait_until_training_runs, settings, handle.id)
+    os.killpg(first.pid, signal.SIGKILL)
+    await first.wait()
+
+    second = await start_worker()
+    try:
+        result: PipelineResult = await asyncio.wait_for(handle.result(), 600)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        await second.wait()
+    assert result.decision == PipelineDecision.PROMOTED
+    # the restarted worker attached to the job the killed one had submitted
+    [job] = ray_jobs_named(settings, submission_id)
+    assert job.status == JobStatus.SUCCEEDED
+    assert aliases(settings)["champion"] == result.training.version_id
