@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
@@ -17,9 +19,12 @@ from app.models.orders import (
     ScreeningRequest,
     StepOutcome,
 )
+from app.scoring import fraud_scores, load_model, order_features
+from app.settings import Settings
 
-# Fraud-screen rules over PostgreSQL state. The streaming alerts (Flink CEP) land in
-# fraud_alerts; the trained model joins later behind this same activity.
+# Fraud-screen rules over PostgreSQL state: the streaming alerts (Flink CEP) land in
+# fraud_alerts. The registry's champion model scores each order as well: a high score sends it
+# to review.
 LARGE_ORDER = Decimal("5000")
 NEW_CUSTOMER_LIMIT = Decimal("1000")
 UNUSUAL_AMOUNT_FACTOR = Decimal("5")
@@ -27,8 +32,10 @@ HISTORY_NEEDED = 3
 
 
 class OrderActivities:
-    def __init__(self, pool: AsyncConnectionPool):
+    def __init__(self, pool: AsyncConnectionPool, settings: Settings):
         self.pool = pool
+        self.model_name = settings.fraud_model_name
+        self.review_score = settings.fraud_model_review_score
 
     @activity.defn
     async def record_order(self, request: OrderRequest) -> StepOutcome:
@@ -92,6 +99,9 @@ class OrderActivities:
                 )
             ).fetchone()
             screening = _decide(request, card_alerts, customer_alerts, customer, history)
+            scored = await self._champion_score(conn, request)
+            if scored is not None:
+                screening = _with_model_score(screening, *scored, self.review_score)
             await conn.execute(
                 "update orders set fraud_decision = %s, updated_at = now() where order_id = %s",
                 (screening.decision.value, request.order_id),
@@ -105,6 +115,47 @@ class OrderActivities:
                 reasons=screening.reasons,
             )
         return screening
+
+    async def _champion_score(
+        self, conn: AsyncConnection, request: ScreeningRequest
+    ) -> tuple[str, float] | None:
+        """The champion's fraud probability for the order, or None without a champion. A model
+        that cannot be loaded leaves the rules to decide, with a warning: the shop keeps
+        selling."""
+        champion = await (
+            await conn.execute(
+                "select v.version_id, v.artifact_path, now() from model_aliases a"
+                " join model_versions v using (version_id)"
+                " where a.model_name = %s and a.alias = 'champion'",
+                (self.model_name,),
+            )
+        ).fetchone()
+        if champion is None:
+            return None
+        version, artifact_path, now = champion
+        earlier = await (
+            await conn.execute(
+                "select total::float8, created_at, client_country from orders"
+                " where card_id = %s and order_id <> %s and created_at <= %s order by created_at",
+                (request.card_id, request.order_id, now),
+            )
+        ).fetchall()
+        alerts = await (
+            await conn.execute(
+                "select count(*) from fraud_alerts where card_id = %s"
+                " and event_time > %s - interval '24 hours'",
+                (request.card_id, now),
+            )
+        ).fetchone()
+        try:
+            model = await asyncio.to_thread(load_model, version, artifact_path)
+        except (OSError, ValueError) as exc:
+            activity.logger.warning("champion %s cannot be loaded: %s", version, exc)
+            return None
+        features = order_features(
+            float(request.amount), request.client_country, now, earlier, alerts[0] if alerts else 0
+        )
+        return version, float(fraud_scores(model, features)[0])
 
     @activity.defn
     async def complete_order(self, order: OrderRef) -> StepOutcome:
@@ -149,6 +200,25 @@ class OrderActivities:
                 conn, closure.order_id, "close_order", closure.status.value, reason=closure.reason
             )
         return StepOutcome(applied=updated.rowcount == 1, detail=f"order {closure.status.value}")
+
+
+def _with_model_score(
+    screening: Screening, version: str, score: float, review_score: float
+) -> Screening:
+    scored = {"model_version": version, "model_score": score}
+    if score < review_score:
+        return screening.model_copy(update=scored)
+    return screening.model_copy(
+        update=scored
+        | {
+            "decision": (
+                FraudDecision.REVIEW
+                if screening.decision is FraudDecision.APPROVE
+                else screening.decision
+            ),
+            "reasons": [*screening.reasons, f"model {version} scores {score:.2f}"],
+        }
+    )
 
 
 def _decide(

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     lake_dir: Path = PROJECT_ROOT / ".stack" / "lake"
     # the registry's model that the pipeline trains and the order saga's fraud screen uses
     fraud_model_name: str = "card-fraud"
+    fraud_model_review_score: float = Field(default=0.9, ge=0, le=1)
     model_store_dir: Path = PROJECT_ROOT / ".stack" / "models"
 
     # Local stack only: where the launcher keeps state and logs, and the ports it needs beyond

@@ -58,7 +58,7 @@ def registrations(
     provider_pool: AsyncConnectionPool,
 ) -> dict[str, TaskQueueRegistration]:
     smoke = SmokeActivities(pool)
-    orders = OrderActivities(pool)
+    orders = OrderActivities(pool, settings)
     inventory = InventoryActivities(pool)
     # the provider is an external system in real life: it gets connections of its own
     provider = SimulatedPaymentProvider(

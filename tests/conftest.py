@@ -35,6 +35,8 @@ def settings(base_settings: Settings) -> Settings:
             "order_task_queue": f"test-orders-{suffix}",
             "fraud_task_queue": f"test-fraud-{suffix}",
             "pipeline_task_queue": f"test-pipeline-{suffix}",
+            # the fraud screen must not use whatever champion the demo's registry holds
+            "fraud_model_name": f"test-fraud-{suffix}",
         }
     )
 

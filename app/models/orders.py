@@ -106,6 +106,8 @@ class FraudDecision(StrEnum):
 class Screening(Model):
     decision: FraudDecision
     reasons: list[str] = Field(default_factory=list)
+    model_version: str | None = Field(default=None, description="the champion that scored it")
+    model_score: float | None = Field(default=None, description="its fraud probability")
 
     @property
     def detail(self) -> str:

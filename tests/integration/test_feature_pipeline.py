@@ -20,16 +20,20 @@ import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
+from activities.orders import OrderActivities
+from app.db.pool import open_pool
 from app.models.ml import (
     PipelineDecision,
     PipelineRequest,
     PipelineResult,
     TrainingSettings,
 )
+from app.models.orders import FraudDecision, Screening, ScreeningRequest
 from app.settings import Settings
 from app.streaming.generator import produce
 from tests.conftest import ThreadedWorker
 from tests.integration.helpers import new_topic, wait_for
+from tests.integration.orders import order_for
 from workflows.feature_pipeline import FeaturePipelineWorkflow
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -184,6 +188,44 @@ async def test_promotes_keeps_the_champion_and_rolls_a_failed_promotion_back(
     assert await failing.query(FeaturePipelineWorkflow.stage) == "ROLLED_BACK"
     rolled_back = f"{settings.fraud_model_name}-{failing.id}"
     assert aliases(settings) == {"champion": champion, "challenger": rolled_back}
+
+
+async def test_the_fraud_screen_scores_orders_with_the_champion(
+    pipeline_settings: Settings, seeded: None
+) -> None:
+    settings = pipeline_settings
+    champion = aliases(settings).get("champion")
+    assert champion, "the first test promotes a champion"
+    pool = await open_pool(settings, max_size=2)
+    try:
+        orders = OrderActivities(pool, settings)
+        card = f"card-model-{uuid.uuid4().hex[:8]}"
+
+        async def screen(country: str) -> Screening:
+            order = order_for({"SKU-HEADPHONES": 1}, card_id=card, country=country, price="45.00")
+            await orders.record_order(order)
+            return await orders.screen_order(
+                ScreeningRequest(
+                    order_id=order.order_id,
+                    customer_id=order.customer_id,
+                    card_id=card,
+                    amount=order.total,
+                    client_country=country,
+                    ship_country=country,
+                )
+            )
+
+        first = await screen("FR")
+        for country in ["DE", "IT", "ES", "PT", "BE", "NL", "AT", "PL", "SE", "DK"]:
+            burst = await screen(country)
+    finally:
+        await pool.close()
+    assert first.model_version == burst.model_version == champion
+    assert 0 <= first.model_score < burst.model_score <= 1
+    # a velocity burst across countries is what the model learned as fraud
+    assert burst.model_score >= settings.fraud_model_review_score
+    assert burst.decision == FraudDecision.REVIEW
+    assert f"model {champion} scores" in burst.reasons[-1]
 
 
 async def test_cancelling_the_pipeline_stops_the_ray_job(

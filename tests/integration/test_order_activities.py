@@ -32,7 +32,7 @@ from app.models.orders import (
     ScreeningRequest,
     ShipmentRequest,
 )
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from tests.integration.orders import new_customer, new_sku, order_for, provider_operations, stock
 
 
@@ -49,7 +49,7 @@ def dsn(base_settings: Settings) -> str:
 
 
 async def recorded(pool: AsyncConnectionPool, order: OrderRequest) -> OrderRequest:
-    await OrderActivities(pool).record_order(order)
+    await OrderActivities(pool, get_settings()).record_order(order)
     return order
 
 
@@ -62,10 +62,10 @@ def payment_of(order: OrderRequest) -> PaymentRequest:
     )
 
 
-async def test_record_order_is_idempotent(pool, dsn) -> None:
+async def test_record_order_is_idempotent(pool, dsn, settings: Settings) -> None:
     order = order_for({new_sku(dsn): 1})
-    first = await OrderActivities(pool).record_order(order)
-    second = await OrderActivities(pool).record_order(order)
+    first = await OrderActivities(pool, settings).record_order(order)
+    second = await OrderActivities(pool, settings).record_order(order)
     assert (first.applied, second.applied) == (True, False)
     with psycopg.connect(dsn) as conn:
         assert conn.execute(
@@ -218,8 +218,8 @@ async def test_shipping_to_an_unserved_country_is_a_business_error(pool, dsn) ->
     assert error.value.type == "ShippingUnavailable"
 
 
-async def test_fraud_screen_rules(pool, dsn) -> None:
-    screen = OrderActivities(pool).screen_order
+async def test_fraud_screen_rules(pool, dsn, settings: Settings) -> None:
+    screen = OrderActivities(pool, settings).screen_order
     customer = new_customer(dsn, home_country="FR")
     card = f"card_screen_{random.randrange(10**9)}"
     order = await recorded(pool, order_for({new_sku(dsn): 1}, card_id=card, customer_id=customer))
