@@ -524,6 +524,17 @@ def bench_etl(
     _print_report(lambda: run_etl_benchmark(get_settings(), events))
 
 
+@bench_app.command("pipeline")
+def bench_pipeline(
+    events: Annotated[int, typer.Option(help="Labelled events for the first run.")] = 60_000,
+) -> None:
+    """The feature pipeline end to end: ETL, training, promotion, and cancellation latency."""
+    from app.bench_pipeline import run_pipeline_benchmark
+
+    _setup_logging()
+    _print_report(lambda: asyncio.run(run_pipeline_benchmark(get_settings(), events)))
+
+
 @app.command()
 def seed() -> None:
     """Load the demo stock and customers (idempotent: restocks up to the seed levels)."""
