@@ -69,6 +69,7 @@ class SparkApplication:
         self.submission_id = submission_id
         self.command = command
         self.directory = settings.spark_apps_dir / submission_id
+        self.process: subprocess.Popen | None = None  # when this object started it
 
     def start_or_attach(self) -> bool:
         """True when it attached to a run that was already started."""
@@ -85,7 +86,7 @@ class SparkApplication:
             return True
         # the shell waits for spark-submit and records its exit code; a new session keeps the
         # application alive when the worker dies, and makes it one process group to stop
-        process = subprocess.Popen(
+        self.process = subprocess.Popen(
             [
                 "bash",
                 "-c",
@@ -100,18 +101,21 @@ class SparkApplication:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        (self.directory / "pid").write_text(str(process.pid))
+        (self.directory / "pid").write_text(str(self.process.pid))
         return False
 
     def poll(self) -> JobState:
         if not self.directory.exists():
             return "MISSING"
-        exit_code = self.directory / "exit_code"
+        if self._alive():
+            return "RUNNING"
+        # checked after the process is known to be gone: it writes its exit code, then exits
         if (self.directory / "stopped").exists():
-            return "STOPPED" if not self._alive() else "RUNNING"
+            return "STOPPED"
+        exit_code = self.directory / "exit_code"
         if exit_code.exists():
             return "SUCCEEDED" if exit_code.read_text().strip() == "0" else "FAILED"
-        return "RUNNING" if self._alive() else "FAILED"
+        return "FAILED"  # killed before it could record how it ended
 
     def logs(self) -> str:
         return "".join(
@@ -137,14 +141,19 @@ class SparkApplication:
         return int(pid_file.read_text()) if pid_file.exists() else None
 
     def _alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
         pid = self._pid()
         if pid is None:
             return False
         try:  # the pid must still be our shell, not a process that reused the number
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            command, status = stat.split("(", 1)[1].split(")")[0], stat.rsplit(")", 1)[1].split()[0]
         except (FileNotFoundError, IndexError):
             return False
         if status == "Z":  # exited, not yet reaped by the worker that started it
             return False
+        if cmdline == [b""]:  # the arguments are not readable yet in the first moments of exec
+            return command == "bash"
         return str(self.directory).encode() in cmdline

@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from activities.orders import OrderActivities
 from app.db.pool import open_pool
+from app.engines.spark import SparkApplication
 from app.models.ml import (
     PipelineDecision,
     PipelineRequest,
@@ -247,6 +248,47 @@ async def test_cancelling_the_pipeline_stops_the_ray_job(
     assert status == ("STOPPED",)
 
 
+async def test_cancelling_during_the_etl_stops_the_spark_application(
+    client: Client, pipeline_settings: Settings, pipeline_worker: ThreadedWorker
+) -> None:
+    settings = pipeline_settings
+    # new records, so that the ETL has work to do
+    produce(
+        settings.kafka_bootstrap_servers,
+        settings.transactions_topic,
+        settings.postgres_dsn,
+        run_id=f"plc{uuid.uuid4().hex[:5]}",
+        seed=53,
+        rate=40,
+        duration_s=60,
+        fraud_share=0.03,
+        malformed_share=0.0,
+        realtime=False,
+        start=datetime(2026, 2, 1, 9, 0, tzinfo=UTC),
+    )
+    handle = await start(client, settings)
+    application = SparkApplication(settings, f"features-etl-{handle.id}", command=[])
+    await asyncio.to_thread(
+        wait_for,
+        lambda: (application.directory / "pid").exists() and application.poll() == "RUNNING",
+        300,
+        "the Spark application to run",
+    )
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    # the workflow ends only once the whole process group is gone
+    assert application.poll() == "STOPPED"
+    pid = int((application.directory / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        status = conn.execute(
+            "select status from engine_jobs where submission_id = %s", (application.submission_id,)
+        ).fetchone()
+    assert status == ("STOPPED",)
+
+
 async def test_worker_killed_mid_training_then_restarted(
     client: Client, pipeline_settings: Settings
 ) -> None:
@@ -287,6 +329,8 @@ async def test_worker_killed_mid_training_then_restarted(
         os.killpg(second.pid, signal.SIGTERM)
         await second.wait()
     assert result.decision == PipelineDecision.PROMOTED
+    # the ETL run the cancelled pipeline left unfinished was taken over, not skipped
+    assert result.etl.rows > 0
     # the restarted worker attached to the job the killed one had submitted
     [job] = ray_jobs_named(settings, submission_id)
     assert job.status == JobStatus.SUCCEEDED
