@@ -26,7 +26,6 @@ from app.settings import Settings
 from app.temporal_client import connect
 from workflows.feature_pipeline import FeaturePipelineWorkflow
 
-SCHEDULE_ID = "nightly-feature-pipeline"
 NIGHTLY = "0 2 * * *"  # 02:00 UTC
 
 
@@ -50,7 +49,7 @@ def _schedule(settings: Settings, request: PipelineRequest, cron: str) -> Schedu
         action=ScheduleActionStartWorkflow(
             FeaturePipelineWorkflow.run,
             request,
-            id=SCHEDULE_ID,  # Temporal appends the scheduled time
+            id=settings.pipeline_schedule_id,  # Temporal appends the scheduled time
             task_queue=settings.pipeline_task_queue,
         ),
         spec=ScheduleSpec(cron_expressions=[cron]),
@@ -66,9 +65,9 @@ async def create_schedule(
     client = await connect(settings)
     schedule = _schedule(settings, request, cron)
     try:
-        return await client.create_schedule(SCHEDULE_ID, schedule), True
+        return await client.create_schedule(settings.pipeline_schedule_id, schedule), True
     except ScheduleAlreadyRunningError:
-        handle = client.get_schedule_handle(SCHEDULE_ID)
+        handle = client.get_schedule_handle(settings.pipeline_schedule_id)
 
         def replace(current: ScheduleUpdateInput) -> ScheduleUpdate:
             schedule.state = current.description.schedule.state
@@ -80,7 +79,7 @@ async def create_schedule(
 
 async def schedule_handle(settings: Settings) -> ScheduleHandle:
     client: Client = await connect(settings)
-    return client.get_schedule_handle(SCHEDULE_ID)
+    return client.get_schedule_handle(settings.pipeline_schedule_id)
 
 
 async def describe_schedule(settings: Settings) -> ScheduleDescription:

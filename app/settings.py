@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     order_task_queue: str = "orders"
     fraud_task_queue: str = "fraud"
     pipeline_task_queue: str = "pipeline"
+    pipeline_schedule_id: str = "nightly-feature-pipeline"
 
     # PostgreSQL
     postgres_dsn: str = "postgresql://hybrid:hybrid@localhost:55432/hybrid"

@@ -125,16 +125,31 @@ class SparkApplication:
         )
 
     def stop(self, grace_s: float = 10) -> None:
-        (self.directory / "stopped").touch()
+        """SIGTERM to the whole process group (shell, driver JVM, Python workers), SIGKILL to
+        what is left after the grace period; returns once the group is gone."""
         pid = self._pid()
+        if pid is None or not self.directory.exists():
+            return
+        (self.directory / "stopped").touch()
+        if not self._alive() and not self._group_alive(pid):
+            return
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            if pid is None or not self._alive():
-                return
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
             deadline = time.monotonic() + grace_s
-            while self._alive() and time.monotonic() < deadline:
+            while self._group_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
+            if not self._group_alive(pid):
+                return
+
+    def _group_alive(self, pgid: int) -> bool:
+        if self.process is not None:
+            self.process.poll()  # reap our shell, or its zombie keeps the group alive
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def _pid(self) -> int | None:
         pid_file = self.directory / "pid"

@@ -1,9 +1,10 @@
 """Fraud classifier training: features from the lake, a small hyperparameter search fanned out
 as Ray tasks, a time-based holdout, and a model artifact with its metrics in the model store.
 
-    ray job submit --address http://localhost:8265 --working-dir jobs/ray -- \
-        python train_fraud_model.py --features-dir .stack/lake/features --runs etl-1,etl-2 \
-        --version-id fraud-v1 --model-store .stack/models
+    ray job submit --address http://localhost:8265 --working-dir jobs/ray \
+        --runtime-env jobs/ray/runtime_env.yaml -- \
+        python train_fraud_model.py --features-dir $PWD/.stack/lake/features \
+        --runs etl-1,etl-2 --version-id fraud-v1 --model-store $PWD/.stack/models
 
 Reads the committed feature runs with Ray Data, keeps the last --holdout-fraction of the time
 range as the holdout (the model never sees the future it is judged on), and splits the rest

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.service import RPCError
 
 from activities.orders import OrderActivities
 from app.db.pool import open_pool
@@ -30,6 +31,7 @@ from app.models.ml import (
     TrainingSettings,
 )
 from app.models.orders import FraudDecision, Screening, ScreeningRequest
+from app.pipeline import create_schedule
 from app.settings import Settings
 from app.streaming.generator import produce
 from tests.conftest import ThreadedWorker
@@ -287,6 +289,41 @@ async def test_cancelling_during_the_etl_stops_the_spark_application(
             "select status from engine_jobs where submission_id = %s", (application.submission_id,)
         ).fetchone()
     assert status == ("STOPPED",)
+
+
+async def test_the_schedule_is_created_triggered_paused_and_deleted(
+    client: Client, pipeline_settings: Settings, pipeline_worker: ThreadedWorker
+) -> None:
+    settings = pipeline_settings.model_copy(
+        update={"pipeline_schedule_id": f"test-schedule-{uuid.uuid4().hex[:6]}"}
+    )
+    handle, created = await create_schedule(settings, request_for(settings))
+    assert created
+    _, created_again = await create_schedule(settings, request_for(settings), cron="30 3 * * *")
+    assert not created_again  # updated in place
+    described = await handle.describe()
+    assert [t.strftime("%H:%M") for t in described.info.next_action_times[:2]] == ["03:30"] * 2
+
+    await handle.trigger()
+    for _ in range(120):
+        started = (await handle.describe()).info.recent_actions
+        if started:
+            break
+        await asyncio.sleep(0.5)
+    pipeline = client.get_workflow_handle(started[0].action.workflow_id)
+    assert pipeline.id.startswith(settings.pipeline_schedule_id)
+    assert (await pipeline.describe()).workflow_type == "FeaturePipelineWorkflow"
+    await pipeline.cancel()  # enough to know the schedule starts it
+    with pytest.raises(WorkflowFailureError):
+        await pipeline.result()
+
+    await handle.pause(note="maintenance")
+    described = await handle.describe()
+    assert described.schedule.state.paused
+    assert described.schedule.state.note == "maintenance"
+    await handle.delete()
+    with pytest.raises(RPCError, match="not found"):
+        await handle.describe()
 
 
 async def test_worker_killed_mid_training_then_restarted(
