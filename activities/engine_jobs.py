@@ -5,6 +5,7 @@ activity is cancelled, and keep its outcome and log in PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
@@ -18,7 +19,7 @@ from app.settings import Settings
 
 
 class StopEngineJob(BaseModel):
-    engine: str
+    engine: Literal["spark", "ray"]
     submission_id: str
 
 

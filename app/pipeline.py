@@ -21,7 +21,7 @@ from temporalio.client import (
 )
 from temporalio.client import ScheduleOverlapPolicy as Overlap
 
-from app.models.ml import PipelineRequest, PipelineResult
+from app.models.ml import PipelineRequest
 from app.settings import Settings
 from app.temporal_client import connect
 from workflows.feature_pipeline import FeaturePipelineWorkflow
@@ -37,11 +37,6 @@ async def start_pipeline(settings: Settings, request: PipelineRequest) -> Workfl
         id=f"feature-pipeline-{time.strftime('%Y%m%d-%H%M%S')}",
         task_queue=settings.pipeline_task_queue,
     )
-
-
-async def run_pipeline(settings: Settings, request: PipelineRequest) -> PipelineResult:
-    handle = await start_pipeline(settings, request)
-    return await handle.result()
 
 
 def _schedule(settings: Settings, request: PipelineRequest, cron: str) -> Schedule:

@@ -13,12 +13,11 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.workflow import ActivityCancellationType
 
-from workflows.cancellation import is_cancellation
+from workflows.engine_jobs import run_engine_job
 
 with workflow.unsafe.imports_passed_through():
-    from activities.engine_jobs import EngineJobActivities, StopEngineJob
+    from activities.engine_jobs import StopEngineJob
     from activities.feature_etl import FeatureEtlActivities
     from app.models.etl import EtlResult, EtlRunRequest
 
@@ -36,21 +35,9 @@ class FeatureEtlWorkflow:
             retry_policy=RETRY,
         )
         workflow.logger.info("ETL run %s reads %d records", plan.run_id, plan.records)
-        try:
-            return await workflow.execute_activity_method(
-                FeatureEtlActivities.run_etl_job,
-                plan,
-                start_to_close_timeout=timedelta(hours=2),
-                heartbeat_timeout=timedelta(seconds=10),
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3),
-            )
-        except BaseException as error:
-            if is_cancellation(error):
-                await workflow.execute_activity_method(
-                    EngineJobActivities.stop_engine_job,
-                    StopEngineJob(engine="spark", submission_id=plan.submission_id),
-                    start_to_close_timeout=timedelta(minutes=1),
-                    retry_policy=RETRY,
-                )
-            raise
+        return await run_engine_job(
+            FeatureEtlActivities.run_etl_job,
+            plan,
+            StopEngineJob(engine="spark", submission_id=plan.submission_id),
+            attempts=3,
+        )

@@ -13,12 +13,11 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.workflow import ActivityCancellationType
 
-from workflows.cancellation import is_cancellation
+from workflows.engine_jobs import run_engine_job
 
 with workflow.unsafe.imports_passed_through():
-    from activities.engine_jobs import EngineJobActivities, StopEngineJob
+    from activities.engine_jobs import StopEngineJob
     from activities.model_registry import RegisterModel, RegistryActivities
     from activities.model_training import TrainingActivities
     from app.models.ml import TrainingRequest, TrainingResult
@@ -30,24 +29,12 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=time
 class ModelTrainingWorkflow:
     @workflow.run
     async def run(self, request: TrainingRequest) -> TrainingResult:
-        try:
-            result = await workflow.execute_activity_method(
-                TrainingActivities.run_training_job,
-                request,
-                start_to_close_timeout=timedelta(hours=2),
-                heartbeat_timeout=timedelta(seconds=10),
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=2),
-            )
-        except BaseException as error:
-            if is_cancellation(error):
-                await workflow.execute_activity_method(
-                    EngineJobActivities.stop_engine_job,
-                    StopEngineJob(engine="ray", submission_id=request.submission_id),
-                    start_to_close_timeout=timedelta(minutes=1),
-                    retry_policy=RETRY,
-                )
-            raise
+        result = await run_engine_job(
+            TrainingActivities.run_training_job,
+            request,
+            StopEngineJob(engine="ray", submission_id=request.submission_id),
+            attempts=2,
+        )
         await workflow.execute_activity_method(
             RegistryActivities.register_model_version,
             RegisterModel(request=request, result=result),

@@ -85,14 +85,6 @@ class AliasChange(BaseModel):
     after: dict[str, str]
 
 
-class EngineJobOutcome(BaseModel):
-    """How a Spark application or Ray job ended, and the last line it printed (its summary)."""
-
-    submission_id: str
-    attached: bool
-    summary_line: str
-
-
 class PipelineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
