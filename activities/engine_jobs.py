@@ -44,8 +44,10 @@ async def supervise(job: EngineJob, pool: AsyncConnectionPool, poll_s: float = 2
             )
             await asyncio.sleep(poll_s)
     except asyncio.CancelledError:
-        # a worker shutting down leaves the job running for the next worker to attach to
-        if not activity.is_worker_shutdown():
+        # Only a cancellation the workflow asked for stops the job. A worker shutting down, or
+        # an attempt that timed out, leaves it running for the next attempt to attach to.
+        details = activity.cancellation_details()
+        if details is not None and details.cancel_requested:
             activity.logger.info("cancelled: stopping %s %s", job.engine, job.submission_id)
             await asyncio.to_thread(job.stop)
             await _record(pool, job, "STOPPED", await asyncio.to_thread(job.logs))
