@@ -20,10 +20,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ray.job_submission import JobStatus, JobSubmissionClient
+from ray.job_submission import JobStatus
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from app.bench_stream import create_topic
+from app.engines.ray_jobs import RayJob
 from app.models.ml import PipelineRequest, PipelineResult, TrainingSettings
 from app.settings import Settings
 from app.streaming.generator import produce
@@ -146,26 +147,18 @@ async def _timed(
 
 async def _cancel_latency(client: Client, settings: Settings, request: PipelineRequest) -> float:
     handle = await _start(client, settings, request)
-    job = Job(JobSubmissionClient(settings.ray_address), f"train-{request.model_name}-{handle.id}")
-    await asyncio.to_thread(job.wait_for, JobStatus.RUNNING)
+    job = RayJob(settings, f"train-{request.model_name}-{handle.id}", entrypoint="")
+    await asyncio.to_thread(_wait_for_status, job, JobStatus.RUNNING)
     await asyncio.sleep(5)  # into the training itself
     requested = time.perf_counter()
     await handle.cancel()
-    await asyncio.to_thread(job.wait_for, JobStatus.STOPPED)
+    await asyncio.to_thread(_wait_for_status, job, JobStatus.STOPPED)
     stopped = time.perf_counter() - requested
     with contextlib.suppress(WorkflowFailureError):  # cancelled, as asked
         await handle.result()
     return stopped
 
 
-@dataclass
-class Job:
-    jobs: JobSubmissionClient
-    submission_id: str
-
-    def wait_for(self, status: JobStatus) -> None:
-        while not any(
-            j.submission_id == self.submission_id and j.status == status
-            for j in self.jobs.list_jobs()
-        ):
-            time.sleep(0.2)
+def _wait_for_status(job: RayJob, status: JobStatus) -> None:
+    while job.status() != status:
+        time.sleep(0.2)

@@ -28,7 +28,7 @@ class RayJob:
 
     def start_or_attach(self) -> bool:
         """True when it attached to a job that was already submitted."""
-        status = self._status()
+        status = self.status()
         if status in (JobStatus.FAILED, JobStatus.STOPPED):
             self.client.delete_job(self.submission_id)
         elif status is not None:
@@ -47,7 +47,7 @@ class RayJob:
         return False
 
     def poll(self) -> JobState:
-        status = self._status()
+        status = self.status()
         if status is None:
             return "MISSING"
         return {
@@ -57,19 +57,19 @@ class RayJob:
         }.get(status, "RUNNING")
 
     def logs(self) -> str:
-        return "" if self._status() is None else self.client.get_job_logs(self.submission_id)
+        return "" if self.status() is None else self.client.get_job_logs(self.submission_id)
 
     def stop(self, timeout_s: float = 30) -> None:
         """Stop the job and wait until it has: the Jobs API sends SIGTERM, then SIGKILL after a
         few seconds."""
-        if self._status() not in (JobStatus.PENDING, JobStatus.RUNNING):
+        if self.status() not in (JobStatus.PENDING, JobStatus.RUNNING):
             return
         self.client.stop_job(self.submission_id)
         deadline = time.monotonic() + timeout_s
         while self.poll() == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.5)
 
-    def _status(self) -> JobStatus | None:
+    def status(self) -> JobStatus | None:
         try:
             return self.client.get_job_status(self.submission_id)
         except RuntimeError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -61,3 +63,17 @@ def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
             return value
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+async def start_worker_process(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """The worker as a process of its own session, to be killed with its whole group."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "worker",
+        env=env,
+        start_new_session=True,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )

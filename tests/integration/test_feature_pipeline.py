@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from app.pipeline import create_schedule
 from app.settings import Settings
 from app.streaming.generator import produce
 from tests.conftest import ThreadedWorker
-from tests.integration.helpers import new_topic, wait_for
+from tests.integration.helpers import new_topic, start_worker_process, wait_for
 from tests.integration.orders import order_for
 from workflows.feature_pipeline import FeaturePipelineWorkflow
 
@@ -61,20 +60,24 @@ def pipeline_settings(
         }
     )
     # a labelled stream with enough fraud for a time-based holdout
+    send_labelled(settings, seed=51, duration_s=300, start=datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
+    return settings
+
+
+def send_labelled(settings: Settings, seed: int, duration_s: float, start: datetime) -> None:
     produce(
         settings.kafka_bootstrap_servers,
         settings.transactions_topic,
         settings.postgres_dsn,
-        run_id=f"pl{suffix}",
-        seed=51,
+        run_id=f"pl{uuid.uuid4().hex[:6]}",
+        seed=seed,
         rate=40,
-        duration_s=300,
+        duration_s=duration_s,
         fraud_share=0.03,
         malformed_share=0.005,
         realtime=False,
-        start=datetime(2026, 2, 1, 8, 0, tzinfo=UTC),
+        start=start,
     )
-    return settings
 
 
 @pytest.fixture(scope="module")
@@ -255,19 +258,7 @@ async def test_cancelling_during_the_etl_stops_the_spark_application(
 ) -> None:
     settings = pipeline_settings
     # new records, so that the ETL has work to do
-    produce(
-        settings.kafka_bootstrap_servers,
-        settings.transactions_topic,
-        settings.postgres_dsn,
-        run_id=f"plc{uuid.uuid4().hex[:5]}",
-        seed=53,
-        rate=40,
-        duration_s=60,
-        fraud_share=0.03,
-        malformed_share=0.0,
-        realtime=False,
-        start=datetime(2026, 2, 1, 9, 0, tzinfo=UTC),
-    )
+    send_labelled(settings, seed=53, duration_s=60, start=datetime(2026, 2, 1, 9, 0, tzinfo=UTC))
     handle = await start(client, settings)
     application = SparkApplication(settings, f"features-etl-{handle.id}", command=[])
     await asyncio.to_thread(
@@ -341,25 +332,13 @@ async def test_worker_killed_mid_training_then_restarted(
         "HYBRID_MODEL_STORE_DIR": str(settings.model_store_dir),
     }
 
-    async def start_worker() -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "app.cli",
-            "worker",
-            env=env,
-            start_new_session=True,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-
-    first = await start_worker()
+    first = await start_worker_process(env)
     handle = await start(client, settings, promotion_margin=-1)
     submission_id = await asyncio.to_thread(wait_until_training_runs, settings, handle.id)
     os.killpg(first.pid, signal.SIGKILL)
     await first.wait()
 
-    second = await start_worker()
+    second = await start_worker_process(env)
     try:
         result: PipelineResult = await asyncio.wait_for(handle.result(), 600)
     finally:

@@ -9,7 +9,6 @@ import asyncio
 import os
 import random
 import signal
-import sys
 import uuid
 
 import psycopg
@@ -28,6 +27,7 @@ from app.models.orders import (
 )
 from app.settings import Settings
 from tests.conftest import ThreadedWorker
+from tests.integration.helpers import start_worker_process
 from tests.integration.orders import new_sku, order_for, provider_operations, stock
 from workflows.order_saga import OrderSagaWorkflow
 
@@ -183,20 +183,8 @@ async def test_worker_killed_mid_saga_then_restarted(client: Client, settings: S
     sku = new_sku(dsn, on_hand=100, max_per_order=5)
     env = {**os.environ, "HYBRID_ORDER_TASK_QUEUE": queue, "HYBRID_PAYMENT_LATENCY_MS": "400"}
 
-    def start_worker() -> asyncio.subprocess.Process:
-        return asyncio.create_subprocess_exec(  # type: ignore[return-value]
-            sys.executable,
-            "-m",
-            "app.cli",
-            "worker",
-            env=env,
-            start_new_session=True,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-
     orders = [order_for({sku: 1}) for _ in range(30)]
-    first = await start_worker()
+    first = await start_worker_process(env)
     handles = [
         await client.start_workflow(
             OrderSagaWorkflow.run, order, id=order.order_id, task_queue=queue
@@ -222,7 +210,7 @@ async def test_worker_killed_mid_saga_then_restarted(client: Client, settings: S
     await first.wait()
     assert 0 < mid_saga < len(orders), "the kill must land while sagas are in flight"
 
-    second = await start_worker()
+    second = await start_worker_process(env)
     try:
         results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 180)
     finally:
