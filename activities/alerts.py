@@ -84,6 +84,9 @@ class AlertRouterActivities:
         progress.last_alert_at = alert.detection_time
         if await self.store(alert):
             progress.new_alerts += 1
+            activity.metric_meter().create_counter(
+                "fraud_alerts_routed", "New fraud alerts stored and routed, by CEP pattern"
+            ).add(1, {"pattern": alert.pattern.value})
         progress.signals += await self.signal_sagas(alert)
 
     async def store(self, alert: FraudAlert) -> bool:

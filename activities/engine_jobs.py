@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from app.engines.lifecycle import EngineJob, failure_excerpt, log_tail, summary_line
 from app.engines.ray_jobs import RayJob
 from app.engines.spark import SparkApplication
+from app.observability import count_job_state
 from app.settings import Settings
 
 
@@ -82,6 +83,7 @@ async def _record(
                 "log": None if logs is None else log_tail(logs),
             },
         )
+    count_job_state(job.engine, status)
 
 
 class EngineJobActivities:

@@ -9,6 +9,7 @@ from temporalio import activity
 
 from app.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
 from app.models.fraud import JobHandle, JobProgress, StopJob, SubmitJob, WatchJob
+from app.observability import count_job_state
 from app.settings import PROJECT_ROOT, Settings
 
 
@@ -41,9 +42,13 @@ class FlinkJobActivities:
         """Heartbeat the job's progress until it ends or the watch period is over."""
         rest = FlinkRest(self.settings)
         deadline = time.monotonic() + request.watch_period.total_seconds()
+        last_state = None
         while True:
             progress = await asyncio.to_thread(self._progress, rest, request.job_id)
             activity.heartbeat(progress.model_dump(mode="json"))
+            if progress.state != last_state:
+                count_job_state("flink", progress.state)
+                last_state = progress.state
             if progress.state in TERMINAL_STATES or time.monotonic() > deadline:
                 return progress
             await asyncio.sleep(request.poll_interval.total_seconds())

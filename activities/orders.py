@@ -113,6 +113,9 @@ class OrderActivities:
                 "done",
                 decision=screening.decision,
                 reasons=screening.reasons,
+                # the audit trail says which model version decided, and how
+                model_version=screening.model_version,
+                model_score=screening.model_score,
             )
         return screening
 

@@ -138,7 +138,14 @@ async def run_benchmark(
         "-m",
         "app.cli",
         "worker",
-        env={**os.environ, "HYBRID_ORDER_TASK_QUEUE": queue},
+        env={
+            **os.environ,
+            "HYBRID_ORDER_TASK_QUEUE": queue,
+            "HYBRID_METRICS_BIND_ADDRESS": "",
+            # the rules alone screen the orders: a champion that the demo or a pipeline
+            # promoted would send this burst of orders on one card to review
+            "HYBRID_FRAUD_MODEL_NAME": f"{queue}-no-model",
+        },
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,

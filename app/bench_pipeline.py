@@ -78,6 +78,7 @@ async def run_pipeline_benchmark(settings: Settings, events: int) -> PipelineRep
                 "pipeline_task_queue": f"bench-pipeline-{suffix}",
                 "order_task_queue": f"bench-pipeline-orders-{suffix}",
                 "fraud_task_queue": f"bench-pipeline-fraud-{suffix}",
+                "metrics_bind_address": "",  # the stack's worker may serve metrics already
             }
         )
         await asyncio.to_thread(

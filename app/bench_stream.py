@@ -169,7 +169,11 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
         "-m",
         "app.cli",
         "worker",
-        env={**os.environ, "HYBRID_FRAUD_TASK_QUEUE": f"bench-{live}"},
+        env={
+            **os.environ,
+            "HYBRID_FRAUD_TASK_QUEUE": f"bench-{live}",
+            "HYBRID_METRICS_BIND_ADDRESS": "",
+        },
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,

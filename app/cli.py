@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +17,9 @@ from rich.table import Table
 
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.stack.base import StackError
+
+if TYPE_CHECKING:
+    from app.demo import DemoReport
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -30,12 +32,9 @@ console = Console(width=140 if not sys.stdout.isatty() else None)
 
 
 def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "temporalio.activity", "temporalio.workflow"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from app.observability import setup_logging
+
+    setup_logging(get_settings(), verbose)
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -79,6 +78,55 @@ def stack_down(service: ServiceOption = None) -> None:
 def stack_status() -> None:
     """Each service, its health, memory and URL."""
     _print_status(get_settings())
+
+
+@stack_app.command("serve")
+def stack_serve(
+    service: Annotated[str, typer.Argument(help="The service, as `stack status` names it.")],
+) -> None:
+    """Run one service in the foreground, in place of this process (a container's).
+
+    The command, configuration and environment that `stack up` starts in the background."""
+    from app.stack.launcher import Stack
+
+    try:
+        [selected] = Stack(get_settings()).select([service])
+        selected.serve()
+    except StackError as exc:
+        raise _fail(exc) from exc
+
+
+@stack_app.command("jars")
+def stack_jars() -> None:
+    """Resolve the jars of every infra/jvm module into the stack directory.
+
+    Maven runs only for a module whose manifest changed; the project image does this when it
+    is built, so that its containers never need Maven."""
+    from app.stack.tools import jvm_modules, maven_jars
+
+    settings = get_settings()
+    try:
+        for module in jvm_modules():
+            console.print(f"{module}: {maven_jars(settings, module)}", highlight=False)
+    except StackError as exc:
+        raise _fail(exc) from exc
+
+
+@stack_app.command("topics")
+def stack_topics() -> None:
+    """Create the project's Kafka topics that are missing.
+
+    `stack up` does this once its broker is healthy; this is for a broker it did not start,
+    such as the compose file's."""
+    from app.stack.services import ensure_topics
+
+    settings = get_settings()
+    ensure_topics(settings)
+    console.print(
+        f"topics ready: {settings.transactions_topic}, {settings.alerts_topic}, "
+        f"{settings.dead_letter_topic}",
+        highlight=False,
+    )
 
 
 def _print_status(settings: Settings) -> None:
@@ -163,26 +211,80 @@ async def _run_smoke(settings: Settings, message: str):
 
 
 @app.command()
-def demo() -> None:
-    """Bring the stack and a worker up, run the smoke workflow, print where the UIs are."""
+def demo(
+    local_stack: Annotated[
+        bool,
+        typer.Option(
+            help="Start the embedded local stack and its worker first; with --no-local-stack "
+            "the demo uses the services the HYBRID_* settings point at (compose does this)."
+        ),
+    ] = True,
+    orders: Annotated[int, typer.Option(help="Ordinary orders in the batch.")] = 16,
+    stream_rate: Annotated[float, typer.Option(help="Transactions per second.")] = 200,
+    stream_seconds: Annotated[float, typer.Option(help="Length of the live stream.")] = 90,
+    trials: TrialsOption = 4,
+) -> None:
+    """The whole story: fraud monitor, live stream, orders through the saga, the feature
+    pipeline, orders scored by the new champion; a summary and the invariant check."""
+    from app.demo import DemoConfig, run_demo
     from app.stack.launcher import Stack
 
     _setup_logging()
     settings = get_settings()
+    config = DemoConfig(
+        orders=orders, stream_rate=stream_rate, stream_seconds=stream_seconds, trials=trials
+    )
     try:
-        Stack(settings).up(with_worker=True)
-        from app.seed import seed as load_seed
-
-        load_seed(settings.postgres_dsn)
-        result = asyncio.run(_run_smoke(settings, "hello from the demo"))
+        if local_stack:
+            console.print("bringing the local stack up (the first time takes a few minutes)")
+            Stack(settings).up(with_worker=True)
+        report = asyncio.run(run_demo(settings, config, lambda line: console.print(line)))
     except (StackError, RuntimeError) as exc:
         raise _fail(exc) from exc
-    console.print(
-        f"[green]smoke workflow {result.workflow_id} completed[/]: "
-        f"PostgreSQL {result.stored.postgres_version}"
-    )
-    _print_status(settings)
-    console.print("The stack keeps running; stop it with `./hybrid stack down`.")
+    _print_demo_report(report)
+    _print_urls(settings)
+    if report.violations:
+        raise typer.Exit(code=1)
+    if local_stack:
+        console.print("The stack keeps running; stop it with `./hybrid stack down`.")
+
+
+def _print_demo_report(report: DemoReport) -> None:
+    outcomes = Table("order outcome", "orders", title=f"demo run {report.run_id}")
+    for status, count in sorted(report.outcomes.items()):
+        outcomes.add_row(status, str(count))
+    compensations = Table("compensation", "done")
+    for name, count in sorted(report.compensations.items()):
+        compensations.add_row(name, str(count))
+    console.print(outcomes, compensations)
+    if report.evaluation is not None:
+        detection = Table("pattern", "labelled", "found", "alerts", "precision", "recall")
+        for score in [*report.evaluation.scores, report.evaluation.overall]:
+            detection.add_row(
+                score.pattern,
+                str(score.labels),
+                str(score.detected),
+                str(score.alerts),
+                f"{score.precision:.3f}",
+                f"{score.recall:.3f}",
+            )
+        console.print(detection, report.evaluation.lines()[-1], highlight=False)
+    models = Table("model version", "holdout PR-AUC", "precision@budget", "aliases")
+    for version, pr_auc, precision, aliases in report.models:
+        models.add_row(version, f"{pr_auc:.3f}", f"{precision:.3f}", aliases)
+    scored = Table("order scored by the champion", "from", "score", "outcome")
+    for order in report.scored:
+        score = f"{order.model_score:.3f}" if order.model_score is not None else "n/a"
+        scored.add_row(order.order_id, order.label, score, order.status.value)
+    console.print(models, scored)
+    if report.pipeline is not None:
+        console.print(f"pipeline: {report.pipeline.decision.value} ({report.pipeline.reason})")
+    if report.violations:
+        console.print(f"[bold red]invariants violated ({len(report.violations)}):[/]")
+        for violation in report.violations:
+            console.print(f"  {violation}", highlight=False, markup=False)
+    else:
+        console.print(f"[green]invariants hold for all {len(report.results)} orders of the run[/]")
 
 
 histories_app = typer.Typer(no_args_is_help=True, help="Workflow histories for the replay tests.")
@@ -261,44 +363,13 @@ def stream_start(
     ] = "fraud-cep",
 ) -> None:
     """Start FraudMonitorWorkflow (the CEP job) and AlertRouterWorkflow, if not running."""
+    from app.streaming.monitor import start_fraud_workflows
+
     try:
-        started = asyncio.run(_start_fraud_workflows(get_settings(), job_name))
+        started = asyncio.run(start_fraud_workflows(get_settings(), job_name))
     except RuntimeError as exc:
         raise _fail(exc) from exc
     console.print(started)
-
-
-async def _start_fraud_workflows(settings: Settings, job_name: str) -> str:
-    from temporalio.common import WorkflowIDConflictPolicy
-
-    from app.models.fraud import MonitorRequest
-    from app.temporal_client import connect
-    from workflows.alert_router import AlertRouterWorkflow
-    from workflows.fraud_monitor import FraudMonitorWorkflow
-
-    client = await connect(settings)
-    monitor = await client.start_workflow(
-        FraudMonitorWorkflow.run,
-        MonitorRequest(
-            job_name=job_name,
-            source_topic=settings.transactions_topic,
-            alerts_topic=settings.alerts_topic,
-            dead_letter_topic=settings.dead_letter_topic,
-        ),
-        id=f"fraud-monitor-{job_name}",
-        task_queue=settings.fraud_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    router = await client.start_workflow(
-        AlertRouterWorkflow.run,
-        "alert-router",
-        id="alert-router",
-        task_queue=settings.fraud_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    return (
-        f"running: {monitor.id}, {router.id} (temporal workflow query -w {monitor.id} --name state)"
-    )
 
 
 etl_app = typer.Typer(no_args_is_help=True, help="Batch feature ETL with Spark.")

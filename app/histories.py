@@ -237,6 +237,9 @@ async def record(settings: Settings, tag: str, only: list[str] | None = None) ->
         update={
             "order_task_queue": f"record-histories-{uuid.uuid4().hex[:6]}",
             "payment_latency_ms": 400,
+            "metrics_bind_address": "",  # the stack's worker may serve metrics already
+            # the branches are the rules' decisions, whatever champion the demo promoted
+            "fraud_model_name": "record-histories-no-model",
         }
     )
     stop, ready = asyncio.Event(), asyncio.Event()
@@ -342,6 +345,7 @@ async def _record_pipelines(client: Client, settings: Settings, tag: str) -> lis
             "lake_dir": scratch / "lake",
             "model_store_dir": scratch / "models",
             "pipeline_task_queue": f"record-histories-pipeline-{suffix}",
+            "metrics_bind_address": "",
         }
     )
     produce(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,11 @@ class Settings(BaseSettings):
 
     # Flink session cluster
     flink_rest_url: str = "http://localhost:8081"
+    # Where the cluster's processes find each other and which interface they listen on. The
+    # local stack keeps everything on localhost; in compose each process is its own container.
+    flink_jobmanager_host: str = "localhost"
+    flink_taskmanager_host: str = "localhost"
+    flink_bind_host: str = "localhost"
 
     # Spark: jobs are spark-submit runs against this master; `local[2]` runs them in-process on
     # this machine, `spark://host:7077` sends the same job to a standalone cluster.
@@ -58,12 +64,26 @@ class Settings(BaseSettings):
     # Ray: the head's dashboard address, which also serves the Jobs API.
     ray_address: str = "http://localhost:8265"
 
+    # Where a person opens the Flink UI and the Ray dashboard, when that differs from the address
+    # the worker uses (in compose the worker says flink-jobmanager:8081, a browser localhost).
+    # Empty means the same address.
+    flink_ui_url: str = ""
+    ray_dashboard_url: str = ""
+
     # Storage shared by the engines
     lake_dir: Path = PROJECT_ROOT / ".stack" / "lake"
     # the registry's model that the pipeline trains and the order saga's fraud screen uses
     fraud_model_name: str = "card-fraud"
     fraud_model_review_score: float = Field(default=0.9, ge=0, le=1)
     model_store_dir: Path = PROJECT_ROOT / ".stack" / "models"
+
+    # Observability: the worker's Prometheus endpoint (host:port; empty turns it off), OpenTelemetry
+    # tracing through the Temporal interceptor (off unless an exporter is chosen; `otlp` sends
+    # OTLP/HTTP to the endpoint), and the log format (`json` for log collectors).
+    metrics_bind_address: str = "127.0.0.1:9464"
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_endpoint: str = "http://localhost:4318/v1/traces"
+    log_format: Literal["text", "json"] = "text"
 
     # Local stack only: where the launcher keeps state and logs, and the ports it needs beyond
     # the ones implied by the addresses above.
@@ -95,13 +115,11 @@ class Settings(BaseSettings):
     def ray_dashboard_port(self) -> int:
         return urlsplit(self.ray_address).port or 8265
 
-    @property
-    def flink_ui_url(self) -> str:
-        return self.flink_rest_url
-
-    @property
-    def ray_dashboard_url(self) -> str:
-        return self.ray_address
+    @model_validator(mode="after")
+    def _public_urls_default_to_the_service_urls(self) -> Settings:
+        self.flink_ui_url = self.flink_ui_url or self.flink_rest_url
+        self.ray_dashboard_url = self.ray_dashboard_url or self.ray_address
+        return self
 
 
 def _port(host_port: str) -> int:

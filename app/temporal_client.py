@@ -1,7 +1,10 @@
 """Connecting to Temporal with the project's data converter."""
 
-from temporalio.client import Client
+from collections.abc import Sequence
+
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from app.settings import Settings
@@ -11,12 +14,18 @@ class TemporalUnavailable(RuntimeError):
     pass
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=pydantic_data_converter,
+            runtime=runtime,
+            interceptors=interceptors,
         )
     except (RuntimeError, RPCError) as exc:
         raise TemporalUnavailable(

@@ -31,6 +31,7 @@ from activities.payments import PaymentActivities
 from activities.shipping import ShippingActivities
 from activities.smoke import SmokeActivities
 from app.db.pool import open_pool
+from app.observability import metrics_runtime, tracing_interceptors
 from app.settings import Settings
 from app.temporal_client import connect
 from workflows.alert_router import AlertRouterWorkflow
@@ -134,7 +135,8 @@ async def run_worker(
     # for compiling the module's source again.
     sys.dont_write_bytecode = False
     stop = stop or _stop_on_signals()
-    client = await connect(settings)
+    # The tracing interceptor on the client also covers the workers built from it.
+    client = await connect(settings, metrics_runtime(settings), tracing_interceptors(settings))
     async with contextlib.AsyncExitStack() as running:
         pool = await open_pool(settings, max_size=20)
         running.push_async_callback(pool.close)
@@ -159,6 +161,8 @@ async def run_worker(
             settings.temporal_namespace,
             ", ".join(w.task_queue for w in workers),
         )
+        if settings.metrics_bind_address:
+            log.info("Prometheus metrics on http://%s/metrics", settings.metrics_bind_address)
         log.info("worker ready")
         if ready is not None:
             ready.set()

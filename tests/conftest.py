@@ -37,6 +37,8 @@ def settings(base_settings: Settings) -> Settings:
             "pipeline_task_queue": f"test-pipeline-{suffix}",
             # the fraud screen must not use whatever champion the demo's registry holds
             "fraud_model_name": f"test-fraud-{suffix}",
+            # the demo's worker may hold the metrics port; the demo test serves its own
+            "metrics_bind_address": "",
         }
     )
 

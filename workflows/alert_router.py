@@ -9,10 +9,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.alerts import AlertRouterActivities
 
 
-@workflow.defn
+@workflow.defn(failure_exception_types=[ValidationError])
 class AlertRouterWorkflow:
     @workflow.run
     async def run(self, group_id: str) -> None:

@@ -17,6 +17,8 @@ from temporalio.common import RetryPolicy
 from workflows.engine_jobs import run_engine_job
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.engine_jobs import StopEngineJob
     from activities.model_registry import RegisterModel, RegistryActivities
     from activities.model_training import TrainingActivities
@@ -25,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
 
 
-@workflow.defn
+@workflow.defn(failure_exception_types=[ValidationError])
 class ModelTrainingWorkflow:
     @workflow.run
     async def run(self, request: TrainingRequest) -> TrainingResult:

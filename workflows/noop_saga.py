@@ -5,6 +5,8 @@ difference to the real saga is the cost of its business logic and PostgreSQL."""
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from workflows.order_saga import STEP_TIMEOUTS
 
 
@@ -13,7 +15,7 @@ async def noop_step(step: int) -> int:
     return step
 
 
-@workflow.defn
+@workflow.defn(failure_exception_types=[ValidationError])
 class NoopSagaWorkflow:
     @workflow.run
     async def run(self, steps: int) -> int:

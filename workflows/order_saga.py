@@ -22,6 +22,9 @@ Messages:
     update `cancel(CancelRequest)`          before capture: abort and compensate (CANCELLED);
                                             after capture: refused
     signal `fraud_alert(FraudAlertSignal)`  before capture: abort and compensate (REJECTED)
+    workflow cancellation (Temporal)        as the `cancel` update: before capture compensate,
+                                            close CANCELLED and end cancelled; after capture
+                                            finish the order
 Queries: `status`, `steps`, `compensations`. Search attributes OrderStatus, CustomerId and
 FraudDecision, set together at the milestones (AWAITING_REVIEW, COMPENSATING, the outcome).
 
@@ -46,6 +49,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.cancellation import is_cancellation
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -155,6 +160,22 @@ class OrderSagaWorkflow:
                 type="InvalidWorkflowId",
                 non_retryable=True,
             )
+        try:
+            return await self.process(order)
+        except (asyncio.CancelledError, ActivityError) as error:
+            if not is_cancellation(error):
+                raise
+            # Cancelled through Temporal (`temporal workflow cancel`, a parent workflow): the
+            # same rules as the `cancel` update. Before capture the order is compensated and
+            # closed CANCELLED, and the workflow ends cancelled; after capture the order is
+            # finished, as the update would refuse to cancel it.
+            if self.capture_started:
+                return await self.finish_after_capture()
+            await self.compensate()
+            await self.close(OrderStatus.CANCELLED, "cancelled: workflow cancellation requested")
+            raise
+
+    async def process(self, order: OrderRequest) -> OrderResult:
         # v3: search attributes are set only at the milestones a person searches for (awaiting
         # review, compensating, the outcome), all in one upsert: each upsert is a history event
         # and a visibility write, and most orders finish in under a second. The `status` query
@@ -230,11 +251,24 @@ class OrderSagaWorkflow:
             await self.compensate()
             return await self.close(aborted.status, aborted.reason)
         except ActivityError as failure:
+            if is_cancellation(failure):
+                raise  # the workflow is being cancelled, with the step in flight
             await self.compensate()
             return await self.close(OrderStatus.FAILED, describe_failure(failure))
 
+        return await self.finish_after_capture()
+
+    async def finish_after_capture(self) -> OrderResult:
+        """Capture (again, if a cancellation interrupted the wait: it is idempotent) and
+        complete the order."""
+        if not any(s.step == "capture_payment" and s.outcome == "done" for s in self.step_history):
+            await self.step(
+                "capture_payment", PaymentActivities.capture_payment, self.payment_request()
+            )
         await self.step(
-            "complete_order", OrderActivities.complete_order, OrderRef(order_id=order.order_id)
+            "complete_order",
+            OrderActivities.complete_order,
+            OrderRef(order_id=self.order.order_id),
         )
         self.set_status(OrderStatus.COMPLETED)
         return self.result(reason=None)
@@ -368,8 +402,10 @@ class OrderSagaWorkflow:
     async def compensate(self) -> None:
         self.set_status(OrderStatus.COMPENSATING)
         while self.pending_compensations:
-            compensation = self.pending_compensations.pop()
+            # removed once done: a cancellation arriving meanwhile runs it again (idempotent)
+            compensation = self.pending_compensations[-1]
             outcome = await compensation.undo()
+            self.pending_compensations.pop()
             self.compensations_done.append(
                 CompensationRecord(
                     step=compensation.step,
@@ -399,6 +435,11 @@ class OrderSagaWorkflow:
 
     def set_status(self, status: OrderStatus) -> None:
         self.status = status
+        if status.terminal:
+            # the metric meter records nothing while a history is replayed
+            workflow.metric_meter().create_counter(
+                "order_saga_outcomes", "Order sagas finished, by outcome"
+            ).add(1, {"outcome": status.value})
         if not self.milestones_only:
             workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
         elif status in SEARCHABLE_STATUSES:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import pwd
 import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from app.settings import Settings
 
@@ -133,10 +135,13 @@ class Service:
         process = RunningProcess(int(pid), int(ticks))
         return process if process.alive() and not process.is_zombie() else None
 
+    def process_environment(self) -> dict[str, str]:
+        return {**os.environ, **self.environment()}
+
     def spawn(self) -> RunningProcess:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.environment()}
+        env = self.process_environment()
         with self.log_file.open("ab") as log:
             log.write(
                 f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}: "
@@ -160,6 +165,21 @@ class Service:
         self.pid_file.write_text(f"{process.pid} {process.start_ticks}\n")
         self._popen = popen
         return process
+
+    def serve(self) -> NoReturn:
+        """Become the service: install, prepare, then exec its command in place of this process.
+
+        The same program, state and environment that `spawn` starts in the background, for a
+        container whose main process is the service. There is no pid file or log file: the
+        container runtime supervises the process and collects its output."""
+        self.install()
+        self.prepare()
+        command = self.command()
+        environment = self.process_environment()
+        os.chdir(self.working_dir)
+        if self.run_as and _is_root():
+            _become(self.run_as)
+        os.execvpe(command[0], command, environment)
 
     def exit_code(self) -> int | None:
         popen: subprocess.Popen[bytes] | None = getattr(self, "_popen", None)
@@ -197,6 +217,14 @@ def _signal_group(pid: int, sig: signal.Signals, only_stragglers: bool = False) 
 
 def _is_root() -> bool:
     return os.geteuid() == 0
+
+
+def _become(account: str) -> None:
+    """Drop root for `account`: groups first, since after setuid they can no longer change."""
+    entry = pwd.getpwnam(account)
+    os.initgroups(account, entry.pw_gid)
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

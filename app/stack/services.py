@@ -157,6 +157,16 @@ class Postgres(Service):
         apply_migrations(self.settings.postgres_dsn)
 
 
+def search_attribute_types() -> dict[str, str]:
+    """The custom search attributes by name, with their types as the `temporal` CLI spells them
+    (`Keyword`, `KeywordList`, `Datetime` ...)."""
+    types = {}
+    for key in SEARCH_ATTRIBUTES:
+        kind = key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")
+        types[key.name] = kind.title().replace("_", "")
+    return types
+
+
 @dataclass(kw_only=True)
 class Temporal(Service):
     name: str = "temporal"
@@ -206,9 +216,8 @@ class Temporal(Service):
             "--log-level",
             "warn",
         ]
-        for key in SEARCH_ATTRIBUTES:
-            kind = key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")
-            command += ["--search-attribute", f"{key.name}={kind.title().replace('_', '')}"]
+        for name, kind in search_attribute_types().items():
+            command += ["--search-attribute", f"{name}={kind}"]
         return command
 
     def prepare(self) -> None:
@@ -235,6 +244,20 @@ class Temporal(Service):
             timeout=10,
         )
         return done.returncode == 0 and all(key.name in done.stdout for key in SEARCH_ATTRIBUTES)
+
+
+# A single broker that is also the controller: every internal topic has one replica, and only the
+# project creates topics (with their partition counts). The compose file's broker sets the same.
+SINGLE_NODE_BROKER_SETTINGS = {
+    "num.partitions": "1",
+    "auto.create.topics.enable": "false",
+    "offsets.topic.replication.factor": "1",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+}
 
 
 @dataclass(kw_only=True)
@@ -279,14 +302,7 @@ class Kafka(Service):
                     "inter.broker.listener.name=PLAINTEXT",
                     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                     f"log.dirs={self.state_dir / 'data'}",
-                    "num.partitions=1",
-                    "auto.create.topics.enable=false",
-                    "offsets.topic.replication.factor=1",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
+                    *(f"{key}={value}" for key, value in SINGLE_NODE_BROKER_SETTINGS.items()),
                     "",
                 ]
             )
@@ -437,12 +453,12 @@ def prepare_flink_dirs(settings: Settings, flink_home: Path, connector_jars: Pat
         "\n".join(
             [
                 f"env.java.opts.all: {java_options}",
-                "jobmanager.rpc.address: localhost",
-                "jobmanager.bind-host: localhost",
-                "taskmanager.bind-host: localhost",
-                "taskmanager.host: localhost",
+                f"jobmanager.rpc.address: {settings.flink_jobmanager_host}",
+                f"jobmanager.bind-host: {settings.flink_bind_host}",
+                f"taskmanager.bind-host: {settings.flink_bind_host}",
+                f"taskmanager.host: {settings.flink_taskmanager_host}",
                 f"rest.address: {rest.hostname}",
-                f"rest.bind-address: {rest.hostname}",
+                f"rest.bind-address: {settings.flink_bind_host}",
                 f"rest.port: {rest.port or 8081}",
                 "jobmanager.memory.process.size: 1024m",
                 "taskmanager.memory.process.size: 3072m",

@@ -9,12 +9,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 from app.settings import PROJECT_ROOT, Settings
 from app.stack.base import StackError
 
 VENV_BIN = Path(sys.executable).parent
 JVM_MANIFEST = PROJECT_ROOT / "infra" / "jvm"
+POM = {"pom": "http://maven.apache.org/POM/4.0.0"}
 
 
 def venv_tool(name: str) -> Path:
@@ -134,14 +136,27 @@ def unprivileged_account(service: str, name: str) -> str | None:
     return name
 
 
+def jvm_modules() -> list[str]:
+    """The modules of the JVM manifest (infra/jvm/pom.xml), in its order."""
+    root = ElementTree.parse(JVM_MANIFEST / "pom.xml").getroot()
+    return [module.text or "" for module in root.iterfind("pom:modules/pom:module", POM)]
+
+
+def resolved_stamp(settings: Settings, module: str) -> Path:
+    """The file that says a module's jars are in place for the manifest as it is now: named
+    after a digest of the parent and module poms, so that any change to them re-resolves."""
+    poms = [JVM_MANIFEST / "pom.xml", JVM_MANIFEST / module / "pom.xml"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in poms)).hexdigest()[:16]
+    return settings.stack_dir / "jars" / module / f".resolved-{digest}"
+
+
 def maven_jars(settings: Settings, module: str) -> Path:
     """The jars of one module of infra/jvm, resolved by Maven into the stack directory.
 
-    Re-resolved only when the manifest changes; Maven's own cache makes that cheap."""
-    target = settings.stack_dir / "jars" / module
-    poms = [JVM_MANIFEST / "pom.xml", JVM_MANIFEST / module / "pom.xml"]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in poms)).hexdigest()[:16]
-    stamp = target / f".resolved-{digest}"
+    Re-resolved only when the manifest changes; Maven's own cache makes that cheap. The project
+    image runs this at build time (`hybrid stack jars`), so its containers never need Maven."""
+    stamp = resolved_stamp(settings, module)
+    target = stamp.parent
     if stamp.exists():
         return target
     mvn = shutil.which("mvn")

@@ -261,6 +261,29 @@ class TransactionStream:
         return b'{"schema_version": 1, "card_id": "card-x", "amount": "abc", "event_time": '
 
 
+def card_testing_attack(card_id: str, customer_id: str, start: datetime) -> list[Transaction]:
+    """A hand-made card-testing attack on one card, two seconds apart: four tiny charges, then
+    a large one (the demo and the tests aim it at the card of an order in flight)."""
+    amounts = ["1.10", "1.25", "1.05", "1.40", "899.00"]
+    return [
+        Transaction(
+            txn_id=f"t-{card_id}-{i}",
+            card_id=card_id,
+            customer_id=customer_id,
+            merchant_id="m-FR-attack",
+            merchant_category="online_services",
+            amount=Decimal(amount),
+            currency="EUR",
+            country="FR",
+            lat=48.85,
+            lon=2.35,
+            channel="ecom",
+            event_time=start + timedelta(seconds=2 * i),
+        )
+        for i, amount in enumerate(amounts)
+    ]
+
+
 def produce(
     bootstrap: str,
     topic: str,

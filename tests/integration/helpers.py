@@ -72,7 +72,7 @@ async def start_worker_process(env: dict[str, str]) -> asyncio.subprocess.Proces
         "-m",
         "app.cli",
         "worker",
-        env=env,
+        env={**env, "HYBRID_METRICS_BIND_ADDRESS": ""},
         start_new_session=True,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,

@@ -24,7 +24,7 @@ from app.models.orders import OrderStatus
 from app.models.transactions import FraudPattern, Transaction
 from app.settings import Settings
 from app.streaming.evaluate import Evaluation, evaluate
-from app.streaming.generator import StreamStats, produce
+from app.streaming.generator import StreamStats, card_testing_attack, produce
 from tests.conftest import ThreadedWorker
 from tests.integration.helpers import consume, new_topic
 from tests.integration.helpers import produce as produce_raw
@@ -179,24 +179,7 @@ async def test_a_fraud_alert_aborts_a_running_saga(
     # after every event already on the topic (the fast stream above runs ahead of the wall
     # clock): older events would be late for the detector's event-time clock
     now = datetime.now(UTC) + timedelta(minutes=10)
-    charges = [Decimal("1.10"), Decimal("1.25"), Decimal("1.05"), Decimal("1.40"), Decimal("899")]
-    attack = [
-        Transaction(
-            txn_id=f"t-{card}-{i}",
-            card_id=card,
-            customer_id="cust-unknown",
-            merchant_id="m-attack",
-            merchant_category="online_services",
-            amount=amount,
-            currency="EUR",
-            country="FR",
-            lat=48.85,
-            lon=2.35,
-            channel="ecom",
-            event_time=now + timedelta(seconds=2 * i),
-        )
-        for i, amount in enumerate(charges)
-    ]
+    attack = card_testing_attack(card, "cust-unknown", now)
     # ordinary traffic after the attack moves the event-time clock past it
     tail = [
         Transaction(

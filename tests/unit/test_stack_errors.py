@@ -104,6 +104,7 @@ def test_service_exiting_during_start_up(
 ) -> None:
     # the worker, pointed at a Temporal server that is not there, exits and says so
     monkeypatch.setenv("HYBRID_TEMPORAL_ADDRESS", scratch.temporal_address)
+    monkeypatch.setenv("HYBRID_METRICS_BIND_ADDRESS", "")  # the stack's worker may hold it
     with pytest.raises(StackError) as error:
         Stack(scratch).up(["worker"])
     message = str(error.value)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from app.models.orders import (
     BusinessError,
@@ -297,3 +297,58 @@ async def test_the_workflow_id_must_be_the_order_id(saga: SagaHarness) -> None:
         )
     assert "the workflow id must be the order id 'ord-real'" in str(failure.value.cause)
     assert saga.backend.calls == []
+
+
+async def test_workflow_cancellation_before_capture_compensates(saga: SagaHarness) -> None:
+    saga.backend.block_at = "create_shipment"
+    handle = await start(saga)
+    await saga.backend.blocked.wait()
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+    compensations = await handle.query(OrderSagaWorkflow.compensations)
+    assert [c.compensation for c in compensations] == [
+        "cancel_shipment",
+        "void_payment",
+        "release_stock",
+    ]
+    assert saga.backend.calls[-1] == "close_order"
+    assert "capture_payment" not in saga.backend.calls
+    view = await handle.query(OrderSagaWorkflow.status_view)
+    assert view.status is OrderStatus.CANCELLED
+
+
+async def test_workflow_cancellation_during_review(saga: SagaHarness) -> None:
+    saga.backend.decision = FraudDecision.REVIEW
+    handle = await start(saga)
+    await wait_until_status(handle, OrderStatus.AWAITING_REVIEW)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    assert saga.backend.calls == ["record_order", "screen_order", "close_order"]
+    assert (await handle.query(OrderSagaWorkflow.status_view)).status is OrderStatus.CANCELLED
+
+
+async def test_workflow_cancellation_during_a_plain_step_compensates(saga: SagaHarness) -> None:
+    saga.backend.block_at = "check_shipping_zone"
+    handle = await start(saga)
+    await saga.backend.blocked.wait()
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+    assert saga.backend.calls[-1] == "close_order"
+    assert (await handle.query(OrderSagaWorkflow.status_view)).status is OrderStatus.CANCELLED
+
+
+async def test_workflow_cancellation_after_capture_finishes_the_order(saga: SagaHarness) -> None:
+    saga.backend.block_at = "capture_payment"
+    handle = await start(saga)
+    await saga.backend.blocked.wait()
+    await handle.cancel()
+    saga.backend.release.set()
+    result = await handle.result()
+    assert result.status is OrderStatus.COMPLETED
+    assert result.compensations == []
+    assert saga.backend.calls[-1] == "complete_order"

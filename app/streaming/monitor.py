@@ -1,0 +1,40 @@
+"""Starting the streaming side: the Flink CEP job's monitor and the alert router."""
+
+from __future__ import annotations
+
+from temporalio.common import WorkflowIDConflictPolicy
+
+from app.models.fraud import MonitorRequest
+from app.settings import Settings
+from app.temporal_client import connect
+from workflows.alert_router import AlertRouterWorkflow
+from workflows.fraud_monitor import FraudMonitorWorkflow
+
+
+async def start_fraud_workflows(settings: Settings, job_name: str) -> str:
+    """Start FraudMonitorWorkflow (the CEP job) and AlertRouterWorkflow; running ones are kept."""
+    client = await connect(settings)
+    monitor = await client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=job_name,
+            source_topic=settings.transactions_topic,
+            alerts_topic=settings.alerts_topic,
+            dead_letter_topic=settings.dead_letter_topic,
+        ),
+        id=f"fraud-monitor-{job_name}",
+        task_queue=settings.fraud_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    # one router per alerts topic; its id is also its Kafka consumer group
+    router_id = f"alert-router-{settings.alerts_topic}"
+    router = await client.start_workflow(
+        AlertRouterWorkflow.run,
+        router_id,
+        id=router_id,
+        task_queue=settings.fraud_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return (
+        f"running: {monitor.id}, {router.id} (temporal workflow query -w {monitor.id} --name state)"
+    )
