@@ -17,12 +17,15 @@ Temporal Schedule (`./hybrid pipeline schedule ...`). Query `stage`: where it is
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.cancellation import is_cancellation
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -124,8 +127,9 @@ class FeaturePipelineWorkflow:
         updates = {"champion": training.version_id}
         if champion is not None:
             updates["previous"] = champion.version_id
-        await self.move_aliases(request, promotion_id, updates)
         try:
+            # inside: a cancellation while the aliases move still rolls the change back
+            await self.move_aliases(request, promotion_id, updates)
             self._stage = "SMOKE_CHECK"
             await workflow.execute_activity_method(
                 RegistryActivities.smoke_check_champion,
@@ -145,7 +149,7 @@ class FeaturePipelineWorkflow:
                 RegistryActivities.roll_back_alias_change, promotion_id, **QUICK
             )
             self._stage = "ROLLED_BACK"
-            if isinstance(error, ActivityError):
+            if isinstance(error, ActivityError) and not is_cancellation(error):
                 raise ApplicationError(
                     f"promotion of {training.version_id} rolled back: {error.cause}",
                     type="PromotionRolledBack",
@@ -164,7 +168,7 @@ class FeaturePipelineWorkflow:
     async def move_aliases(
         self, request: PipelineRequest, change_id: str, updates: dict[str, str]
     ) -> None:
-        await workflow.execute_activity_method(
+        move = workflow.start_activity_method(
             RegistryActivities.move_aliases,
             MoveAliases(
                 model_name=request.model_name,
@@ -174,3 +178,10 @@ class FeaturePipelineWorkflow:
             ),
             **QUICK,
         )
+        try:
+            await asyncio.shield(move)
+        except asyncio.CancelledError:
+            # the move (one short transaction) is not cancelled with the workflow: it finishes,
+            # so that a rollback after it always finds the change recorded
+            await move
+            raise

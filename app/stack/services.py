@@ -540,6 +540,11 @@ class RayHead(Service):
 
     def prepare(self) -> None:
         (self.state_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        # Each head start is a new session directory holding that session's logs and runtime
+        # environments (a clone of the venv per environment: gigabytes). Nothing in an old one
+        # is used again (the job logs the project keeps are in PostgreSQL), so they go.
+        for old_session in (self.state_dir / "tmp").glob("session_2*"):
+            shutil.rmtree(old_session, ignore_errors=True)
 
     def environment(self) -> dict[str, str]:
         # Explicit, so a token left in ~/.ray by some other Ray session cannot switch auth on.
