@@ -19,7 +19,6 @@ Every run has its own ids (orders, cards, stream), so a second run needs no clea
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 import uuid
@@ -374,11 +373,14 @@ class Demo:
     async def approve_unexpected_reviews(self, handles: list[WorkflowHandle]) -> None:
         """The review desk for orders the rules happen to flag (e.g. an amount far above the
         customer's average): approved, so that the batch finishes."""
-        while True:
+        pending = list(handles)
+        while pending:
             await asyncio.sleep(2)
-            for handle in handles:
+            for handle in list(pending):
                 view = await handle.query(OrderSagaWorkflow.status_view)
-                if view.status is OrderStatus.AWAITING_REVIEW:
+                if view.status.terminal:
+                    pending.remove(handle)  # no need to ask a finished order again
+                elif view.status is OrderStatus.AWAITING_REVIEW:
                     await handle.execute_update(
                         OrderSagaWorkflow.decide_review,
                         ReviewDecision(
@@ -478,9 +480,7 @@ class Demo:
                 "select detail from saga_events where order_id = %s and step = 'screen_order'",
                 (order_id,),
             ).fetchone()
-        detail = row[0] if row else {}
-        if isinstance(detail, str):
-            detail = json.loads(detail)
+        detail = row[0] if row else {}  # jsonb: a dict already
         return detail.get("model_version"), detail.get("model_score")
 
 
