@@ -19,16 +19,17 @@ Every run has its own ids (orders, cards, stream), so a second run needs no clea
 from __future__ import annotations
 
 import asyncio
+import queue
 import random
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
-from confluent_kafka import Producer
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
@@ -48,7 +49,7 @@ from app.models.orders import (
     ReviewVerdict,
     ShippingAddress,
 )
-from app.models.transactions import FraudLabel, FraudPattern
+from app.models.transactions import FraudLabel, FraudPattern, Transaction
 from app.pipeline import start_pipeline
 from app.seed import CUSTOMERS, INVENTORY, seed
 from app.settings import Settings
@@ -120,6 +121,8 @@ class Demo:
         self.run_id = f"demo{time.strftime('%m%d%H%M%S')}{uuid.uuid4().hex[:3]}"
         self.report = DemoReport(self.run_id)
         self.rng = random.Random(config.seed)
+        # transactions the demo adds to the live stream (the attacks on its cards)
+        self.injections: queue.Queue[Callable[[datetime], list[Transaction]]] = queue.Queue()
 
     async def run(self) -> DemoReport:
         settings, config = self.settings, self.config
@@ -204,31 +207,36 @@ class Demo:
             duration_s=config.stream_seconds,
             fraud_share=config.fraud_share,
             realtime=True,
+            inject=self.injections,
         )
 
     def attack(self, cards: list[str]) -> None:
-        """Card testing on each card: tiny charges, then a large one, labelled like the stream's
-        own scenarios so that the evaluation counts them."""
-        producer = Producer({"bootstrap.servers": self.settings.kafka_bootstrap_servers})
-        now = datetime.now(UTC)
-        labels = []
-        for index, card in enumerate(cards):
-            charges = card_testing_attack(card, f"cust-{self.run_id}-attacked-{index}", now)
-            for txn in charges:
-                producer.produce(
-                    self.settings.transactions_topic, key=card, value=txn.model_dump_json()
+        """Card testing on each card: tiny charges, then a large one, joined into the live
+        stream and labelled like the stream's own scenarios so that the evaluation counts them."""
+        labels: list[FraudLabel] = []
+        built = threading.Event()
+
+        def build(start: datetime) -> list[Transaction]:
+            charges = []
+            for index, card in enumerate(cards):
+                attack = card_testing_attack(card, f"cust-{self.run_id}-attacked-{index}", start)
+                charges += attack
+                labels.append(
+                    FraudLabel(
+                        scenario_id=f"s-{card}",
+                        pattern=FraudPattern.CARD_TESTING,
+                        card_id=card,
+                        txn_ids=[t.txn_id for t in attack],
+                        first_event_time=attack[0].event_time,
+                        last_event_time=attack[-1].event_time,
+                    )
                 )
-            labels.append(
-                FraudLabel(
-                    scenario_id=f"s-{card}",
-                    pattern=FraudPattern.CARD_TESTING,
-                    card_id=card,
-                    txn_ids=[t.txn_id for t in charges],
-                    first_event_time=charges[0].event_time,
-                    last_event_time=charges[-1].event_time,
-                )
-            )
-        producer.flush(30)
+            built.set()
+            return charges
+
+        self.injections.put(build)
+        if not built.wait(30):
+            raise RuntimeError("the stream ended before the attack could join it: lengthen it")
         store_labels(self.settings.postgres_dsn, self.run_id, labels)
 
     # --- orders -----------------------------------------------------------------------------------

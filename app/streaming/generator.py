@@ -15,9 +15,10 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import queue
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -297,11 +298,16 @@ def produce(
     malformed_share: float = 0.002,
     realtime: bool = True,
     start: datetime | None = None,
+    inject: queue.Queue[Callable[[datetime], list[Transaction]]] | None = None,
 ) -> StreamStats:
     """Send the stream to Kafka and store its labels; returns what was sent.
 
     `start` (default: now) is the event time of the first event; a fast stream runs ahead of
-    the wall clock, so a later stream on the same topic must start after it ends."""
+    the wall clock, so a later stream on the same topic must start after it ends. `inject`
+    takes extra transactions while the stream runs: each item builds them from an event time
+    just after the stream's current one, and they join the stream in event-time order (sent
+    through another producer, with their own clock, they could arrive behind the detector's
+    watermark and be dropped as late)."""
     stream = TransactionStream(
         run_id, seed, rate, fraud_share, malformed_share, start or datetime.now(UTC)
     )
@@ -327,6 +333,9 @@ def produce(
             stats.malformed += 1
         _send(producer, topic, txn.card_id.encode(), txn.model_dump_json().encode())
         stats.events += 1
+        while inject is not None and not inject.empty():
+            for extra in inject.get_nowait()(txn.event_time + timedelta(seconds=1)):
+                stream._schedule(extra)
     producer.flush(60)
     stats.seconds = time.monotonic() - began
     stats.labels = stream.labels
