@@ -86,14 +86,13 @@ def main() -> None:
     env.execute_sql(f"""
         CREATE TABLE transactions_json (
             schema_version INT, txn_id STRING, card_id STRING, customer_id STRING,
-            amount STRING, country STRING, lat DOUBLE, lon DOUBLE, event_time STRING,
-            ts AS COALESCE({EVENT_TIME.format(field="event_time")},
-                           TIMESTAMP '1970-01-01 00:00:00.000'),
+            amount STRING, country STRING, lat DOUBLE, lon DOUBLE, event_time TIMESTAMP_LTZ(3),
+            ts AS COALESCE(event_time, TO_TIMESTAMP_LTZ(0, 3)),
             WATERMARK FOR ts AS ts - INTERVAL '{args.watermark_delay_ms / 1000}' SECOND
         ) WITH (
             {source}, 'properties.group.id' = '{group}',
             'format' = 'json', 'json.ignore-parse-errors' = 'true',
-            'json.fail-on-missing-field' = 'false'
+            'json.fail-on-missing-field' = 'false', 'json.timestamp-format.standard' = 'ISO-8601'
         )""")
     # The raw bytes, for the dead-letter branch only.
     env.execute_sql(f"""
@@ -103,8 +102,8 @@ def main() -> None:
     env.execute_sql(f"""
         CREATE TABLE fraud_alerts (
             alert_id STRING, card_id STRING, customer_id STRING, `pattern` STRING,
-            evidence STRING, first_event_time TIMESTAMP(3), event_time TIMESTAMP(3),
-            detection_time TIMESTAMP(3)
+            evidence STRING, first_event_time TIMESTAMP_LTZ(3), event_time TIMESTAMP_LTZ(3),
+            detection_time TIMESTAMP_LTZ(3)
         ) WITH (
             {kafka}, 'topic' = '{args.alerts_topic}',
             'key.format' = 'raw', 'key.fields' = 'card_id',
@@ -123,7 +122,7 @@ def main() -> None:
         FROM transactions_json
         WHERE schema_version = 1 AND txn_id IS NOT NULL AND card_id IS NOT NULL
           AND TRY_CAST(amount AS DECIMAL(12, 2)) > 0 AND lat IS NOT NULL AND lon IS NOT NULL
-          AND ts > TIMESTAMP '1970-01-01 00:00:00.000'""")
+          AND event_time IS NOT NULL""")
     # the same rules over the raw bytes: whatever detection cannot read is a dead letter
     raw_event_time = EVENT_TIME.format(field="JSON_VALUE(payload, '$.event_time')")
     valid = (
@@ -140,7 +139,7 @@ def main() -> None:
         return f"""
             SELECT CONCAT('{pattern}-', card_id, '-', first_txn) AS alert_id, card_id,
                    customer_id, '{pattern}' AS `pattern`, evidence, first_event_time, event_time,
-                   CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)) AS detection_time
+                   CAST(CURRENT_TIMESTAMP AS TIMESTAMP_LTZ(3)) AS detection_time
             FROM transactions
             MATCH_RECOGNIZE (
                 PARTITION BY card_id ORDER BY ts
