@@ -8,7 +8,7 @@ import time
 from temporalio import activity
 
 from app.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
-from app.models.fraud import JobHandle, JobProgress, StopJob, SubmitJob, WatchJob
+from app.models.fraud import CancelJob, JobHandle, JobProgress, StopJob, SubmitJob, WatchJob
 from app.observability import count_job_state
 from app.settings import PROJECT_ROOT, Settings
 
@@ -89,16 +89,28 @@ class FlinkJobActivities:
             await asyncio.sleep(0.5)
 
     @activity.defn
-    async def cancel_job(self, request: StopJob) -> str:
+    async def cancel_job(self, request: CancelJob) -> str:
+        """Cancel the job of that id and any job running under that name; returns the state of
+        the last one (CANCELED, or the terminal state it had already reached)."""
         rest = FlinkRest(self.settings)
-        state = (await asyncio.to_thread(rest.job, request.job_id))["state"]
+        job_ids = [request.job_id] if request.job_id else []
+        running = await asyncio.to_thread(rest.running_jobs_named, request.job_name)
+        job_ids += [job["jid"] for job in running if job["jid"] not in job_ids]
+        state = "CANCELED"
+        for job_id in job_ids:
+            state = await self._cancel(rest, job_id)
+        return state
+
+    @staticmethod
+    async def _cancel(rest: FlinkRest, job_id: str) -> str:
+        state = (await asyncio.to_thread(rest.job, job_id))["state"]
         if state in TERMINAL_STATES:
             return state
-        await asyncio.to_thread(rest.cancel, request.job_id)
+        await asyncio.to_thread(rest.cancel, job_id)
         for _ in range(60):
-            state = (await asyncio.to_thread(rest.job, request.job_id))["state"]
+            state = (await asyncio.to_thread(rest.job, job_id))["state"]
             if state in TERMINAL_STATES:
                 return state
             activity.heartbeat(state)
             await asyncio.sleep(1)
-        raise RuntimeError(f"Flink job {request.job_id} still {state} 60 s after cancel")
+        raise RuntimeError(f"Flink job {job_id} still {state} 60 s after cancel")

@@ -4,7 +4,8 @@
     watch it through a heartbeating activity: state, checkpoints, records in/out
     when it fails: restart it, with exponential backoff
     after each watch period: continue as new, carrying the job id (bounded history)
-    when the workflow is cancelled: cancel the Flink job, then end cancelled
+    when the workflow is cancelled: cancel the Flink job, by id and by name (a submission in
+        flight is waited for: its job's id is not known yet), then end cancelled
 
 Query `state`: the job id, its state, the thresholds, the restart count and the last progress.
 """
@@ -19,6 +20,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
 
 from workflows.cancellation import is_cancellation
 
@@ -27,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.flink_jobs import FlinkJobActivities
     from app.models.fraud import (
+        CancelJob,
         CepThresholds,
         JobProgress,
         MonitorRequest,
@@ -68,8 +71,14 @@ class FraudMonitorWorkflow:
                     ),
                     start_to_close_timeout=timedelta(minutes=3),
                     retry_policy=RETRY,
+                    # a cancellation waits for the submission to end, so that the job it may
+                    # have started is there to be cancelled by name below
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 )
                 self.job_id, self.job_state, self.savepoint = handle.job_id, "RUNNING", None
+                if workflow.cancellation_reason() is not None:
+                    # cancelled while submitting: the submission completed, its job must stop
+                    raise asyncio.CancelledError()
                 self.watch = watch = workflow.start_activity_method(
                     FlinkJobActivities.watch_job,
                     WatchJob(
@@ -112,19 +121,18 @@ class FraudMonitorWorkflow:
                 raise
             if self.watch is not None and not self.watch.done():
                 self.watch.cancel()
-            if self.job_id is not None:
-                # shielded: the workflow is being cancelled, the Flink job must still stop
-                self.job_state = await asyncio.shield(
-                    asyncio.ensure_future(
-                        workflow.execute_activity_method(
-                            FlinkJobActivities.cancel_job,
-                            StopJob(job_id=self.job_id),
-                            start_to_close_timeout=timedelta(minutes=2),
-                            heartbeat_timeout=timedelta(seconds=10),
-                            retry_policy=RETRY,
-                        )
+            # shielded: the workflow is being cancelled, the Flink job must still stop
+            self.job_state = await asyncio.shield(
+                asyncio.ensure_future(
+                    workflow.execute_activity_method(
+                        FlinkJobActivities.cancel_job,
+                        CancelJob(job_name=request.job_name, job_id=self.job_id),
+                        start_to_close_timeout=timedelta(minutes=2),
+                        heartbeat_timeout=timedelta(seconds=10),
+                        retry_policy=RETRY,
                     )
                 )
+            )
             raise
 
     @workflow.update

@@ -96,10 +96,11 @@ class FlinkRest:
 
     def running_job_named(self, name: str) -> dict | None:
         """A job of that name that is not finished, failed or cancelled."""
-        for job in self.jobs():
-            if job["name"] == name and job["state"] not in TERMINAL_STATES:
-                return job
-        return None
+        return next(iter(self.running_jobs_named(name)), None)
+
+    def running_jobs_named(self, name: str) -> list[dict]:
+        live = [job for job in self.jobs() if job["state"] not in TERMINAL_STATES]
+        return [job for job in live if job["name"] == name]
 
 
 TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED"})

@@ -87,6 +87,13 @@ class StopJob(BaseModel):
     with_savepoint: bool = False
 
 
+class CancelJob(BaseModel):
+    job_name: str
+    # None when no submission has returned yet; whatever runs under job_name is cancelled too:
+    # a submission in flight when the workflow was cancelled started a job of unknown id
+    job_id: str | None = None
+
+
 class MonitorView(BaseModel):
     job_name: str
     job_id: str | None

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from app.engines.flink import FlinkRest
@@ -336,6 +337,41 @@ async def test_threshold_update_switches_through_a_savepoint_without_loss(
     ]
     assert len(sent) == sum(r.overall.alerts for r in results)
     assert len(sent) == len(set(sent))
+
+
+async def test_cancelling_the_monitor_during_its_submission_cancels_the_new_job(
+    client: Client, stream_worker, stream_settings: Settings
+) -> None:
+    """The job a submission in flight starts has an id the workflow has not seen yet: it is
+    cancelled by its deterministic name."""
+    name = f"fraud-cep-cancel-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=name,
+            source_topic=stream_settings.transactions_topic,
+            alerts_topic=stream_settings.alerts_topic,
+            dead_letter_topic=stream_settings.dead_letter_topic,
+            startup_mode="latest-offset",
+        ),
+        id=f"fraud-monitor-{name}",
+        task_queue=stream_settings.fraud_task_queue,
+    )
+    for _ in range(100):
+        pending = (await handle.describe()).raw_description.pending_activities
+        if any(
+            activity.activity_type.name == "submit_job"
+            and activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            for activity in pending
+        ):
+            break
+        await asyncio.sleep(0.1)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), 240)
+    rest = FlinkRest(stream_settings)
+    jobs = [job for job in rest.jobs() if job["name"] == name]
+    assert [job["state"] for job in jobs] == ["CANCELED"], jobs
 
 
 async def test_cancelling_the_monitor_cancels_the_flink_job(
