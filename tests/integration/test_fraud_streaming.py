@@ -65,6 +65,22 @@ async def full_recall(settings: Settings, runs: list[str]) -> list[Evaluation]:
     return results
 
 
+async def start_monitor(client: Client, settings: Settings, job_name: str) -> WorkflowHandle:
+    """A monitor over the module's topics, reading them from the start."""
+    return await client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=job_name,
+            source_topic=settings.transactions_topic,
+            alerts_topic=settings.alerts_topic,
+            dead_letter_topic=settings.dead_letter_topic,
+            startup_mode="earliest-offset",
+        ),
+        id=f"fraud-monitor-{job_name}",
+        task_queue=settings.fraud_task_queue,
+    )
+
+
 @pytest.fixture(scope="module")
 def stream_settings(settings: Settings) -> Settings:
     return settings.model_copy(
@@ -97,18 +113,7 @@ async def monitor(
         id=f"alert-router-{suffix}",
         task_queue=stream_settings.fraud_task_queue,
     )
-    handle = await client.start_workflow(
-        FraudMonitorWorkflow.run,
-        MonitorRequest(
-            job_name=f"fraud-cep-test-{suffix}",
-            source_topic=stream_settings.transactions_topic,
-            alerts_topic=stream_settings.alerts_topic,
-            dead_letter_topic=stream_settings.dead_letter_topic,
-            startup_mode="earliest-offset",
-        ),
-        id=f"fraud-monitor-{suffix}",
-        task_queue=stream_settings.fraud_task_queue,
-    )
+    handle = await start_monitor(client, stream_settings, f"fraud-cep-test-{suffix}")
     try:
         for _ in range(240):
             view = await handle.query(FraudMonitorWorkflow.state)
@@ -345,18 +350,7 @@ async def test_cancelling_the_monitor_during_its_submission_cancels_the_new_job(
     """The job a submission in flight starts has an id the workflow has not seen yet: it is
     cancelled by its deterministic name."""
     name = f"fraud-cep-cancel-{uuid.uuid4().hex[:6]}"
-    handle = await client.start_workflow(
-        FraudMonitorWorkflow.run,
-        MonitorRequest(
-            job_name=name,
-            source_topic=stream_settings.transactions_topic,
-            alerts_topic=stream_settings.alerts_topic,
-            dead_letter_topic=stream_settings.dead_letter_topic,
-            startup_mode="latest-offset",
-        ),
-        id=f"fraud-monitor-{name}",
-        task_queue=stream_settings.fraud_task_queue,
-    )
+    handle = await start_monitor(client, stream_settings, name)
     for _ in range(100):
         pending = (await handle.describe()).raw_description.pending_activities
         if any(
