@@ -139,9 +139,12 @@ class FraudMonitorWorkflow:
     async def update_thresholds(self, thresholds: CepThresholds) -> MonitorView:
         """Stop the job with a savepoint and restart it from there with new thresholds: the
         restored offsets and CEP state mean no alert is lost, and the savepoint flushes the
-        sink so none is sent twice."""
+        sink so none is sent twice. The fields given replace the current ones; fields left out
+        of the input keep their current values (a client that sends a whole CepThresholds
+        replaces them all)."""
         switches = self.switches
-        self.new_thresholds = thresholds
+        given = thresholds.model_dump(include=thresholds.model_fields_set)
+        self.new_thresholds = self.request.thresholds.model_copy(update=given)
         await workflow.wait_condition(
             lambda: self.switches > switches and self.job_state == "RUNNING"
         )

@@ -1,0 +1,173 @@
+"""FraudMonitorWorkflow's threshold Update and its cancellation, with a scripted Flink standing in
+for the session cluster (the real one is exercised in tests/integration/test_fraud_streaming.py,
+where a cancellation cannot be aimed this precisely). On a dev server of their own: the
+time-skipping test server refuses to cancel an activity that waits for its cancellation
+("ACTIVITY_UNKNOWN"), which a real server accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from app.models.fraud import (
+    CancelJob,
+    CepThresholds,
+    JobHandle,
+    JobProgress,
+    MonitorRequest,
+    MonitorView,
+    StopJob,
+    SubmitJob,
+    WatchJob,
+)
+from app.stack.tools import venv_tool
+from workflows.fraud_monitor import FraudMonitorWorkflow
+
+
+@dataclass
+class ScriptedFlink:
+    """Jobs in memory, by id, with the name they were submitted under; `hold_submission` keeps
+    a submission in flight until the test releases it."""
+
+    jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, state)
+    submissions: list[SubmitJob] = field(default_factory=list)
+    cancellations: list[CancelJob] = field(default_factory=list)
+    hold_submission: bool = False
+    submitting: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def state(self, job_id: str) -> str:
+        return self.jobs[job_id][1]
+
+    def activities(self) -> list:
+        @activity.defn(name="submit_job")
+        async def submit_job(request: SubmitJob) -> JobHandle:
+            if self.hold_submission:
+                self.submitting.set()
+                await self.release.wait()
+            self.submissions.append(request)
+            job_id = f"job-{len(self.submissions)}"
+            self.jobs[job_id] = (request.job_name, "RUNNING")
+            return JobHandle(job_id=job_id, job_name=request.job_name, attached=False)
+
+        @activity.defn(name="watch_job")
+        async def watch_job(request: WatchJob) -> JobProgress:
+            while self.state(request.job_id) == "RUNNING":
+                activity.heartbeat()
+                await asyncio.sleep(0.05)
+            return JobProgress(job_id=request.job_id, state=self.state(request.job_id))
+
+        @activity.defn(name="stop_with_savepoint")
+        async def stop_with_savepoint(request: StopJob) -> str:
+            name, _ = self.jobs[request.job_id]
+            self.jobs[request.job_id] = (name, "FINISHED")
+            return f"file:/savepoints/{request.job_id}"
+
+        @activity.defn(name="cancel_job")
+        async def cancel_job(request: CancelJob) -> str:
+            self.cancellations.append(request)
+            for job_id, (name, state) in self.jobs.items():
+                if job_id == request.job_id or (name == request.job_name and state == "RUNNING"):
+                    self.jobs[job_id] = (name, "CANCELED")
+            return "CANCELED"
+
+        return [submit_job, watch_job, stop_with_savepoint, cancel_job]
+
+
+@pytest.fixture
+async def monitor_env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(venv_tool("temporal")),
+        dev_server_log_level="error",
+    )
+    async with environment:
+        yield environment
+
+
+@pytest.fixture
+async def flink(monitor_env: WorkflowEnvironment) -> AsyncIterator[tuple[ScriptedFlink, str]]:
+    scripted = ScriptedFlink()
+    task_queue = f"monitor-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        monitor_env.client,
+        task_queue=task_queue,
+        workflows=[FraudMonitorWorkflow],
+        activities=scripted.activities(),
+    ):
+        yield scripted, task_queue
+
+
+async def start(
+    env: WorkflowEnvironment, task_queue: str, thresholds: CepThresholds
+) -> WorkflowHandle:
+    name = f"fraud-cep-{uuid.uuid4().hex[:6]}"
+    return await env.client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=name, thresholds=thresholds, poll_interval=timedelta(milliseconds=50)
+        ),
+        id=f"fraud-monitor-{name}",
+        task_queue=task_queue,
+    )
+
+
+async def running(handle: WorkflowHandle) -> MonitorView:
+    for _ in range(200):
+        view = await handle.query(FraudMonitorWorkflow.state)
+        if view.state == "RUNNING":
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the monitor never ran its job: {view}")
+
+
+async def test_a_partial_threshold_update_keeps_the_other_thresholds(
+    monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
+) -> None:
+    scripted, task_queue = flink
+    handle = await start(monitor_env, task_queue, CepThresholds(velocity_count=12))
+    before = await running(handle)
+
+    # what `temporal workflow update execute --input '{"travel_max_kmh": 850}'` sends
+    after = await handle.execute_update(
+        "update_thresholds", {"travel_max_kmh": 850.0}, result_type=MonitorView
+    )
+
+    assert after.thresholds == CepThresholds(velocity_count=12, travel_max_kmh=850.0)
+    assert scripted.state(before.job_id) == "FINISHED"  # stopped with a savepoint
+    restart = scripted.submissions[-1]
+    assert restart.savepoint == f"file:/savepoints/{before.job_id}"
+    assert restart.arguments[restart.arguments.index("--velocity-count") + 1] == "12"
+    assert restart.arguments[restart.arguments.index("--travel-max-kmh") + 1] == "850.0"
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+
+
+async def test_cancelled_while_submitting_it_cancels_the_job_the_submission_started(
+    monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
+) -> None:
+    scripted, task_queue = flink
+    scripted.hold_submission = True
+    handle = await start(monitor_env, task_queue, CepThresholds())
+    await asyncio.wait_for(scripted.submitting.wait(), 10)
+
+    await handle.cancel()
+    scripted.release.set()  # the submission, unaware of the cancellation, starts the job
+    with pytest.raises(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), 30)
+
+    assert scripted.state("job-1") == "CANCELED"
+    assert scripted.cancellations[-1].job_id == "job-1"
+    assert (await handle.describe()).status.name == "CANCELED"
