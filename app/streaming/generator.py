@@ -162,7 +162,7 @@ class TransactionStream:
             event_time=at,
         )
 
-    def _schedule(self, transaction: Transaction) -> None:
+    def schedule(self, transaction: Transaction) -> None:
         heapq.heappush(self.queue, Pending(transaction.event_time, self.sequence, transaction))
 
     def _inject(self, at: datetime, index: int) -> None:
@@ -209,7 +209,7 @@ class TransactionStream:
                 where = (f"m-{country}-{self.rng.randrange(10**6):06d}", "electronics", lat, lon)
             txn = self._txn(victim, at + timedelta(seconds=seconds), amount, where, country, card)
             txns.append(txn)
-            self._schedule(txn)
+            self.schedule(txn)
         self.labels.append(
             FraudLabel(
                 scenario_id=f"s-{self.run_id}-{index}",
@@ -249,7 +249,7 @@ class TransactionStream:
     def _legitimate(self, at: datetime) -> None:
         customer = self.rng.choice(self.customers)
         amount = self.rng.lognormvariate(math.log(customer.median_amount), 0.8)
-        self._schedule(self._txn(customer, at, amount))
+        self.schedule(self._txn(customer, at, amount))
 
     def malformed(self) -> bytes:
         kind = self.rng.randrange(4)
@@ -335,7 +335,7 @@ def produce(
         stats.events += 1
         while inject is not None and not inject.empty():
             for extra in inject.get_nowait()(txn.event_time + timedelta(seconds=1)):
-                stream._schedule(extra)
+                stream.schedule(extra)
     producer.flush(60)
     stats.seconds = time.monotonic() - began
     stats.labels = stream.labels

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import WorkflowIDConflictPolicy
 
 from app.models.fraud import MonitorRequest
@@ -11,17 +13,23 @@ from workflows.alert_router import AlertRouterWorkflow
 from workflows.fraud_monitor import FraudMonitorWorkflow
 
 
+def monitor_request(settings: Settings, job_name: str, **options: Any) -> MonitorRequest:
+    """A CEP job over the configured topics; `options` sets the other MonitorRequest fields."""
+    return MonitorRequest(
+        job_name=job_name,
+        source_topic=settings.transactions_topic,
+        alerts_topic=settings.alerts_topic,
+        dead_letter_topic=settings.dead_letter_topic,
+        **options,
+    )
+
+
 async def start_fraud_workflows(settings: Settings, job_name: str) -> str:
     """Start FraudMonitorWorkflow (the CEP job) and AlertRouterWorkflow; running ones are kept."""
     client = await connect(settings)
     monitor = await client.start_workflow(
         FraudMonitorWorkflow.run,
-        MonitorRequest(
-            job_name=job_name,
-            source_topic=settings.transactions_topic,
-            alerts_topic=settings.alerts_topic,
-            dead_letter_topic=settings.dead_letter_topic,
-        ),
+        monitor_request(settings, job_name),
         id=f"fraud-monitor-{job_name}",
         task_queue=settings.fraud_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -20,12 +20,13 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from app.engines.flink import FlinkRest
-from app.models.fraud import MonitorRequest, MonitorView
+from app.models.fraud import MonitorView
 from app.models.orders import OrderStatus
 from app.models.transactions import FraudPattern, Transaction
 from app.settings import Settings
 from app.streaming.evaluate import Evaluation, evaluate
 from app.streaming.generator import StreamStats, card_testing_attack, produce
+from app.streaming.monitor import monitor_request
 from tests.conftest import ThreadedWorker
 from tests.integration.helpers import consume, new_topic
 from tests.integration.helpers import produce as produce_raw
@@ -69,13 +70,7 @@ async def start_monitor(client: Client, settings: Settings, job_name: str) -> Wo
     """A monitor over the module's topics, reading them from the start."""
     return await client.start_workflow(
         FraudMonitorWorkflow.run,
-        MonitorRequest(
-            job_name=job_name,
-            source_topic=settings.transactions_topic,
-            alerts_topic=settings.alerts_topic,
-            dead_letter_topic=settings.dead_letter_topic,
-            startup_mode="earliest-offset",
-        ),
+        monitor_request(settings, job_name, startup_mode="earliest-offset"),
         id=f"fraud-monitor-{job_name}",
         task_queue=settings.fraud_task_queue,
     )
@@ -220,11 +215,9 @@ async def test_monitor_continues_as_new_and_restarts_a_failed_job(
     suffix = uuid.uuid4().hex[:6]
     handle = await client.start_workflow(
         FraudMonitorWorkflow.run,
-        MonitorRequest(
-            job_name=f"fraud-cep-can-{suffix}",
-            source_topic=stream_settings.transactions_topic,
-            alerts_topic=stream_settings.alerts_topic,
-            dead_letter_topic=stream_settings.dead_letter_topic,
+        monitor_request(
+            stream_settings,
+            f"fraud-cep-can-{suffix}",
             watch_period=timedelta(seconds=4),
             max_restart_backoff=timedelta(seconds=2),
         ),
