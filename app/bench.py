@@ -138,6 +138,8 @@ async def run_benchmark(
         "-m",
         "app.cli",
         "worker",
+        "--task-queue",
+        queue,
         env={
             **os.environ,
             "HYBRID_ORDER_TASK_QUEUE": queue,

@@ -166,13 +166,19 @@ def _print_urls(settings: Settings) -> None:
 
 
 @app.command()
-def worker(verbose: bool = False) -> None:
+def worker(
+    verbose: bool = False,
+    task_queue: Annotated[
+        list[str] | None,
+        typer.Option(help="Serve only this task queue (repeatable); default: all of them."),
+    ] = None,
+) -> None:
     """Run the worker for every task queue until SIGTERM/SIGINT."""
     from app.worker import run_worker
 
     _setup_logging(verbose)
     try:
-        asyncio.run(run_worker(get_settings()))
+        asyncio.run(run_worker(get_settings(), task_queues=task_queue or ()))
     except RuntimeError as exc:
         raise _fail(exc) from exc
 

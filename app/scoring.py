@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,36 +36,48 @@ def feature_rows(outputs: list[str], since: datetime) -> pd.DataFrame:
     return dataset.to_table(filter=ds.field("ts") >= pd.Timestamp(since)).to_pandas()
 
 
+@dataclass(frozen=True)
+class CardHistory:
+    """A card's earlier orders as the features need them: counts, sums and extremes over the
+    windows before the order, the countries of the last 24 hours, the mean and the latest of all
+    of them (activities.orders.CARD_HISTORY computes them in the database)."""
+
+    count_5m: int
+    count_1h: int
+    sum_1h: float
+    count_24h: int
+    sum_24h: float
+    sum_squares_24h: float
+    max_24h: float | None
+    countries_24h: list[str]
+    mean_total: float | None
+    previous_at: datetime | None
+
+
 def order_features(
-    amount: float,
-    country: str,
-    now: datetime,
-    earlier_orders: list[tuple[float, datetime, str]],
-    cep_alerts_24h: int,
+    amount: float, country: str, now: datetime, history: CardHistory, cep_alerts_24h: int
 ) -> pd.DataFrame:
     """The model's features for an order, defined as the ETL defines them for a card
-    transaction (jobs/spark/features.py), over the card's earlier orders: (total, when, client
-    country), all of them, oldest first. The shop is one merchant."""
-    day = [(a, c) for a, at, c in earlier_orders if (now - at).total_seconds() <= 86_400]
-    hour = [a for a, at, _ in earlier_orders if (now - at).total_seconds() <= 3_600]
-    five = [a for a, at, _ in earlier_orders if (now - at).total_seconds() <= 300]
-    day_amounts = [a for a, _ in day] + [amount]
-    history = [a for a, _, _ in earlier_orders]
+    transaction (jobs/spark/features.py): the windows hold the card's earlier orders and this
+    one. The shop is one merchant."""
+    count_24h = history.count_24h + 1
+    mean_24h = (history.sum_24h + amount) / count_24h
+    variance_24h = (history.sum_squares_24h + amount * amount) / count_24h - mean_24h**2
     row = {
         "amount": amount,
-        "txn_count_5m": len(five) + 1,
-        "txn_count_1h": len(hour) + 1,
-        "txn_count_24h": len(day_amounts),
-        "amount_sum_1h": sum(hour) + amount,
-        "amount_avg_24h": float(np.mean(day_amounts)),
-        "amount_max_24h": max(day_amounts),
-        "amount_std_24h": float(np.std(day_amounts)),
-        "distinct_countries_24h": len({c for _, c in day} | {country}),
+        "txn_count_5m": history.count_5m + 1,
+        "txn_count_1h": history.count_1h + 1,
+        "txn_count_24h": count_24h,
+        "amount_sum_1h": history.sum_1h + amount,
+        "amount_avg_24h": mean_24h,
+        "amount_max_24h": max(history.max_24h or amount, amount),
+        "amount_std_24h": float(np.sqrt(max(variance_24h, 0.0))),
+        "distinct_countries_24h": len(set(history.countries_24h) | {country}),
         "distinct_merchants_24h": 1,
         "seconds_since_prev": (
-            (now - earlier_orders[-1][1]).total_seconds() if earlier_orders else -1.0
+            (now - history.previous_at).total_seconds() if history.previous_at else -1.0
         ),
-        "amount_vs_history": amount / float(np.mean(history)) if history else 1.0,
+        "amount_vs_history": amount / history.mean_total if history.mean_total else 1.0,
         "cep_alerts_24h": cep_alerts_24h,
     }
     return pd.DataFrame([row])

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -127,9 +128,28 @@ def registrations(
     }
 
 
+class UnknownTaskQueue(RuntimeError):
+    pass
+
+
 async def run_worker(
-    settings: Settings, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+    task_queues: Collection[str] = (),
 ) -> None:
+    """Serve every task queue of the project, or only `task_queues` (e.g. the saga benchmark's
+    worker, which must not take tasks of the stack's own fraud and pipeline workflows)."""
+    configured = (
+        settings.order_task_queue,
+        settings.fraud_task_queue,
+        settings.pipeline_task_queue,
+    )
+    unknown = sorted(set(task_queues) - set(configured))
+    if unknown:
+        raise UnknownTaskQueue(
+            f"no such task queue: {', '.join(unknown)} (configured: {', '.join(configured)})"
+        )
     # The workflow sandbox re-imports each workflow module for every new workflow run; without
     # bytecode caches (PYTHONDONTWRITEBYTECODE is common in containers and CI) every run pays
     # for compiling the module's source again.
@@ -152,6 +172,7 @@ async def run_worker(
                 graceful_shutdown_timeout=timedelta(seconds=10),
             )
             for queue, registration in registrations(settings, client, pool, provider_pool).items()
+            if not task_queues or queue in task_queues
         ]
         for worker in workers:
             await running.enter_async_context(worker)

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -12,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.exceptions import ApplicationError
 
 from activities.inventory import InventoryActivities
-from activities.orders import OrderActivities
+from activities.orders import CARD_HISTORY, OrderActivities
 from activities.payment_provider import (
     ProviderBehaviour,
     ProviderTimeout,
@@ -32,6 +34,7 @@ from app.models.orders import (
     ScreeningRequest,
     ShipmentRequest,
 )
+from app.scoring import CardHistory, order_features
 from app.settings import Settings, get_settings
 from tests.integration.orders import new_customer, new_sku, order_for, provider_operations, stock
 
@@ -251,3 +254,52 @@ async def test_fraud_screen_rules(pool, dsn, settings: Settings) -> None:
     assert rejected.decision is FraudDecision.REJECT
     assert rejected.reasons == ["open fraud alert on the card: card_testing"]
     assert check_order_invariants(dsn, [order.order_id]) == []
+
+
+async def test_the_champions_features_aggregate_the_cards_earlier_orders(pool, dsn) -> None:
+    card, now = f"card_features_{uuid.uuid4().hex[:8]}", datetime(2026, 6, 1, 12, tzinfo=UTC)
+    earlier = [  # (total, client country, age): the last is outside every window but history
+        (10, "DE", timedelta(minutes=2)),
+        (20, "FR", timedelta(minutes=30)),
+        (30, "DE", timedelta(hours=5)),
+        (40, "US", timedelta(days=2)),
+    ]
+    with psycopg.connect(dsn) as conn:
+        for total, country, age in [*earlier, (99, "NL", timedelta(minutes=-1))]:  # a later one
+            conn.execute(
+                "insert into orders (order_id, customer_id, card_id, currency, total,"
+                " client_country, ship_country, created_at)"
+                " values (%s, 'cust_features', %s, 'EUR', %s, %s, %s, %s)",
+                (f"{card}-{total}", card, total, country, country, now - age),
+            )
+    async with pool.connection() as conn:
+        history = await (
+            await conn.execute(CARD_HISTORY, {"now": now, "card": card, "order": "the new one"})
+        ).fetchone()
+
+    features = order_features(50.0, "IT", now, CardHistory(*history), 1).iloc[0].to_dict()
+
+    assert features == pytest.approx(
+        {
+            "amount": 50.0,
+            "txn_count_5m": 2,
+            "txn_count_1h": 3,
+            "txn_count_24h": 4,
+            "amount_sum_1h": 80.0,
+            "amount_avg_24h": 27.5,  # 10, 20, 30 and this order's 50
+            "amount_max_24h": 50.0,
+            "amount_std_24h": 218.75**0.5,
+            "distinct_countries_24h": 3,  # DE, FR, IT
+            "distinct_merchants_24h": 1,
+            "seconds_since_prev": 120.0,
+            "amount_vs_history": 2.0,  # 50 / mean(10, 20, 30, 40)
+            "cep_alerts_24h": 1,
+        }
+    )
+    async with pool.connection() as conn:
+        none_yet = await (
+            await conn.execute(CARD_HISTORY, {"now": now, "card": f"{card}-new", "order": "x"})
+        ).fetchone()
+    first = order_features(50.0, "IT", now, CardHistory(*none_yet), 0).iloc[0]
+    assert (first["txn_count_24h"], first["amount_std_24h"]) == (1, 0.0)
+    assert (first["seconds_since_prev"], first["amount_vs_history"]) == (-1.0, 1.0)

@@ -1,5 +1,6 @@
 """Bad set-up gets a clear error that names the service and what to do."""
 
+import asyncio
 import socket
 import stat
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ import pytest
 from app.settings import Settings
 from app.stack.base import StackError, port_in_use
 from app.stack.launcher import Stack
+from app.worker import UnknownTaskQueue, run_worker
 
 
 def free_port() -> int:
@@ -122,3 +124,8 @@ def test_down_and_status_on_an_empty_stack(scratch: Settings) -> None:
     stack = Stack(scratch)
     assert stack.down() == []
     assert {row.state for row in stack.status()} == {"stopped"}
+
+
+def test_a_worker_for_an_unknown_task_queue_says_which_queues_exist(scratch: Settings) -> None:
+    with pytest.raises(UnknownTaskQueue, match=r"no such task queue: nope \(configured: .*orders"):
+        asyncio.run(run_worker(scratch, task_queues=["orders", "nope"]))
