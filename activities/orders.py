@@ -29,6 +29,21 @@ LARGE_ORDER = Decimal("5000")
 NEW_CUSTOMER_LIMIT = Decimal("1000")
 UNUSUAL_AMOUNT_FACTOR = Decimal("5")
 HISTORY_NEEDED = 3
+# What the rules need, in one query: the card's open alerts (their patterns), the open alerts on
+# the customer's other cards, the customer's home country (none for an unknown customer) and
+# their completed orders (count, average total).
+SCREENING_FACTS = """
+    select
+        (select coalesce(array_agg(distinct pattern order by pattern), '{}') from fraud_alerts
+          where card_id = %(card)s and status = 'OPEN'),
+        (select count(*) from fraud_alerts
+          where customer_id = %(customer)s and card_id <> %(card)s and status = 'OPEN'),
+        (select home_country from customers where customer_id = %(customer)s),
+        count(*),
+        coalesce(avg(total), 0)
+    from orders
+    where customer_id = %(customer)s and status = 'COMPLETED' and order_id <> %(order)s
+"""
 # The card's earlier orders as the champion's features need them (app.scoring.CardHistory),
 # aggregated here rather than fetched: a busy card costs no more to screen than a new one.
 CARD_HISTORY = """
@@ -93,34 +108,17 @@ class OrderActivities:
     @activity.defn
     async def screen_order(self, request: ScreeningRequest) -> Screening:
         async with self.pool.connection() as conn, conn.transaction():
-            card_alerts = await (
+            facts = await (
                 await conn.execute(
-                    "select pattern from fraud_alerts where card_id = %s and status = 'OPEN'"
-                    " order by detected_at",
-                    (request.card_id,),
-                )
-            ).fetchall()
-            customer_alerts = await (
-                await conn.execute(
-                    "select count(*) from fraud_alerts"
-                    " where customer_id = %s and card_id <> %s and status = 'OPEN'",
-                    (request.customer_id, request.card_id),
+                    SCREENING_FACTS,
+                    {
+                        "card": request.card_id,
+                        "customer": request.customer_id,
+                        "order": request.order_id,
+                    },
                 )
             ).fetchone()
-            customer = await (
-                await conn.execute(
-                    "select home_country from customers where customer_id = %s",
-                    (request.customer_id,),
-                )
-            ).fetchone()
-            history = await (
-                await conn.execute(
-                    "select count(*), coalesce(avg(total), 0) from orders"
-                    " where customer_id = %s and status = 'COMPLETED' and order_id <> %s",
-                    (request.customer_id, request.order_id),
-                )
-            ).fetchone()
-            screening = _decide(request, card_alerts, customer_alerts, customer, history)
+            screening = _decide(request, *facts)
             scored = await self._champion_score(conn, request)
             if scored is not None:
                 screening = _with_model_score(screening, *scored, self.review_score)
@@ -250,40 +248,40 @@ def _with_model_score(
 
 def _decide(
     request: ScreeningRequest,
-    card_alerts: list[tuple[str]],
-    customer_alerts: tuple[int] | None,
-    customer: tuple[str] | None,
-    history: tuple[int, Decimal] | None,
+    card_patterns: list[str],
+    customer_alerts: int,
+    home_country: str | None,
+    completed_orders: int,
+    average_total: Decimal,
 ) -> Screening:
-    if card_alerts:
-        patterns = ", ".join(sorted({pattern for (pattern,) in card_alerts}))
+    if card_patterns:
         return Screening(
-            decision=FraudDecision.REJECT, reasons=[f"open fraud alert on the card: {patterns}"]
+            decision=FraudDecision.REJECT,
+            reasons=[f"open fraud alert on the card: {', '.join(card_patterns)}"],
         )
     reasons = []
-    if customer_alerts and customer_alerts[0]:
-        reasons.append(f"{customer_alerts[0]} open fraud alert(s) on the customer's other cards")
-    if customer is None and request.amount > NEW_CUSTOMER_LIMIT:
+    if customer_alerts:
+        reasons.append(f"{customer_alerts} open fraud alert(s) on the customer's other cards")
+    if home_country is None and request.amount > NEW_CUSTOMER_LIMIT:
         reasons.append(f"unknown customer ordering more than {NEW_CUSTOMER_LIMIT}")
     if (
-        customer is not None
-        and request.client_country != customer[0]
-        and (request.ship_country != customer[0])
+        home_country is not None
+        and request.client_country != home_country
+        and request.ship_country != home_country
     ):
         reasons.append(
             f"ordered from {request.client_country} and shipped to {request.ship_country},"
-            f" far from the customer's home country {customer[0]}"
+            f" far from the customer's home country {home_country}"
         )
     if request.amount > LARGE_ORDER:
         reasons.append(f"amount {request.amount} above {LARGE_ORDER}")
     if (
-        history
-        and history[0] >= HISTORY_NEEDED
-        and request.amount > UNUSUAL_AMOUNT_FACTOR * history[1]
+        completed_orders >= HISTORY_NEEDED
+        and request.amount > UNUSUAL_AMOUNT_FACTOR * average_total
     ):
         reasons.append(
             f"amount {request.amount} is more than {UNUSUAL_AMOUNT_FACTOR}x the customer's"
-            f" average of {Decimal(history[1]).quantize(Decimal('0.01'))}"
+            f" average of {average_total.quantize(Decimal('0.01'))}"
         )
     return Screening(
         decision=FraudDecision.REVIEW if reasons else FraudDecision.APPROVE, reasons=reasons

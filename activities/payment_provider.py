@@ -110,30 +110,37 @@ class SimulatedPaymentProvider:
         if self.rng.random() < self.behaviour.transient_error_rate:
             raise ProviderUnavailable(f"payment provider unavailable during {operation} (503)")
         key = f"{order_id}:{operation}"
-        async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "insert into provider_operations (idempotency_key, operation, order_id, card_id,"
-                " amount, outcome, reference, decline_reason)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " on conflict (idempotency_key) do nothing",
-                (
-                    key,
-                    operation,
-                    order_id,
-                    card_id,
-                    amount,
-                    "declined" if decline_reason else "approved",
-                    f"{operation[:3]}_{uuid.uuid4().hex[:16]}",
-                    decline_reason,
-                ),
-            )
-            row = await (
+        async with self.pool.connection() as conn:
+            # the first attempt records the operation and its answer; a retry finds them
+            recorded = await (
                 await conn.execute(
-                    "select outcome, reference, amount, decline_reason from provider_operations"
-                    " where idempotency_key = %s",
-                    (key,),
+                    "insert into provider_operations (idempotency_key, operation, order_id,"
+                    " card_id, amount, outcome, reference, decline_reason)"
+                    " values (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    " on conflict (idempotency_key) do nothing"
+                    " returning outcome, reference, amount, decline_reason",
+                    (
+                        key,
+                        operation,
+                        order_id,
+                        card_id,
+                        amount,
+                        "declined" if decline_reason else "approved",
+                        f"{operation[:3]}_{uuid.uuid4().hex[:16]}",
+                        decline_reason,
+                    ),
                 )
             ).fetchone()
+            row = (
+                recorded
+                or await (
+                    await conn.execute(
+                        "select outcome, reference, amount, decline_reason from provider_operations"
+                        " where idempotency_key = %s",
+                        (key,),
+                    )
+                ).fetchone()
+            )
         assert row is not None
         if self.rng.random() < self.behaviour.timeout_rate:
             raise ProviderTimeout(f"payment provider did not answer the {operation} in time")

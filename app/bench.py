@@ -2,7 +2,9 @@
 on the same server, with a worker process of their own.
 
 Rounds alternate between the two workloads so that drift on a noisy machine hits both alike.
-Reports throughput and end-to-end latency percentiles for each, and their ratios."""
+Reports throughput and end-to-end latency percentiles for each, and their ratios; and, as both
+are bound by the machine's CPU, the CPU time each workload costs per workflow in the Temporal
+server, the worker and PostgreSQL (read from /proc for the processes of the local stack)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 from temporalio.client import Client
@@ -29,6 +32,7 @@ from app.models.orders import (
     ShippingAddress,
 )
 from app.settings import Settings
+from app.stack.launcher import Stack
 from app.temporal_client import connect
 from workflows.noop_saga import NoopSagaWorkflow
 from workflows.order_saga import OrderSagaWorkflow
@@ -36,10 +40,50 @@ from workflows.order_saga import OrderSagaWorkflow
 SAGA_ACTIVITIES = 8  # record, screen, zone check, reserve, authorize, ship, capture, complete
 
 
+CPU_SERVICES = ("temporal", "worker", "postgres")  # the processes a saga keeps busy
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) so far of each named process and all its descendants (a
+    PostgreSQL server's backends, for one)."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def root_of(pid: int) -> str | None:
+        while pid > 1:
+            for name, root in roots.items():
+                if pid == root:
+                    return name
+            pid = parents.get(pid, 0)
+        return None
+
+    seconds = dict.fromkeys(roots, 0.0)
+    for pid, used in cpu.items():
+        name = root_of(pid)
+        if name is not None:
+            seconds[name] += used
+    return seconds
+
+
 @dataclass
 class Sample:
     latencies_s: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    def cpu_ms_per_workflow(self, service: str) -> float | None:
+        if service not in self.cpu_s or not self.latencies_s:
+            return None
+        return self.cpu_s[service] / len(self.latencies_s) * 1000
 
     @property
     def throughput(self) -> float:
@@ -80,6 +124,23 @@ class Report:
             " (goal >= 0.8)",
             f"lone saga p50 / lone no-op p50: "
             f"{self.lone_saga.percentile(50) / self.lone_noop.percentile(50):.2f} (goal <= 2)",
+            *self.cpu_lines(),
+        ]
+
+    def cpu_lines(self) -> list[str]:
+        measured = [s for s in CPU_SERVICES if s in self.noop.cpu_s]
+        if not measured:
+            return ["CPU per workflow: not measured (the stack's processes are not local)"]
+
+        def row(name: str, sample: Sample) -> str:
+            cells = [sample.cpu_ms_per_workflow(service) or 0.0 for service in measured]
+            return f"{name:<18}" + "".join(f"{c:>12.1f}" for c in cells) + f"{sum(cells):>12.1f}"
+
+        return [
+            "CPU per workflow in ms (concurrent runs; the machine's cores bound both workloads):",
+            f"{'workload':<18}" + "".join(f"{s:>12}" for s in measured) + f"{'total':>12}",
+            row("no-op baseline", self.noop),
+            row("order saga", self.saga),
         ]
 
 
@@ -102,9 +163,14 @@ def bench_order(sku: str, customer_id: str) -> OrderRequest:
 
 
 async def _measure(
-    runs: int, concurrency: int, one: Callable[[], Awaitable[None]], into: Sample
+    runs: int,
+    concurrency: int,
+    one: Callable[[], Awaitable[None]],
+    into: Sample,
+    processes: dict[str, int] | None = None,
 ) -> None:
     gate = asyncio.Semaphore(concurrency)
+    cpu_before = cpu_seconds(processes or {})
 
     async def timed() -> None:
         async with gate:
@@ -115,6 +181,8 @@ async def _measure(
     started = time.perf_counter()
     await asyncio.gather(*(timed() for _ in range(runs)))
     into.elapsed_s += time.perf_counter() - started
+    for service, seconds in cpu_seconds(processes or {}).items():
+        into.cpu_s[service] = into.cpu_s.get(service, 0.0) + seconds - cpu_before[service]
 
 
 async def run_benchmark(
@@ -171,12 +239,13 @@ async def run_benchmark(
             raise RuntimeError(f"benchmark order {order.order_id} ended {result.status}")
 
     report = Report(orders, concurrency, Sample(), Sample(), Sample(), Sample())
+    processes = {"worker": worker.pid} | _stack_processes(settings)
     try:
         await _warm_up(client, noop, saga)
         per_round = max(1, orders // rounds)
         for _ in range(rounds):
-            await _measure(per_round, concurrency, noop, report.noop)
-            await _measure(per_round, concurrency, saga, report.saga)
+            await _measure(per_round, concurrency, noop, report.noop, processes)
+            await _measure(per_round, concurrency, saga, report.saga, processes)
         for _ in range(lone):
             await _measure(1, 1, noop, report.lone_noop)
             await _measure(1, 1, saga, report.lone_saga)
@@ -184,6 +253,17 @@ async def run_benchmark(
         os.killpg(worker.pid, signal.SIGTERM)
         await worker.wait()
     return report
+
+
+def _stack_processes(settings: Settings) -> dict[str, int]:
+    """The Temporal server's and PostgreSQL's processes, if this machine's stack runs them (a
+    remote or compose stack is not measured)."""
+    processes: dict[str, int] = {}
+    for service in Stack(settings).select(["temporal", "postgres"]):
+        process = service.recorded_process()
+        if process is not None:
+            processes[service.name] = process.pid
+    return processes
 
 
 async def _warm_up(

@@ -10,7 +10,16 @@ class DatabaseUnavailable(RuntimeError):
 
 
 async def open_pool(settings: Settings, max_size: int = 10) -> AsyncConnectionPool:
-    pool = AsyncConnectionPool(settings.postgres_dsn, min_size=1, max_size=max_size, open=False)
+    """Connections in autocommit: a statement on its own commits at once (no BEGIN and COMMIT
+    round trips around a single read or upsert), and every unit of several statements says so
+    with `conn.transaction()`."""
+    pool = AsyncConnectionPool(
+        settings.postgres_dsn,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True},
+        open=False,
+    )
     try:
         await pool.open(wait=True, timeout=10)
     except PoolTimeout as exc:
