@@ -186,22 +186,18 @@ class OrderActivities:
     async def complete_order(self, order: OrderRef) -> StepOutcome:
         """Consume the reserved stock and mark the order COMPLETED, in one transaction."""
         async with self.pool.connection() as conn, conn.transaction():
-            reservation = await (
+            consumed = await (
                 await conn.execute(
-                    "select status from reservations where order_id = %s for update",
+                    "update reservations set status = 'CONSUMED', updated_at = now()"
+                    " where order_id = %s and status = 'ACTIVE' returning order_id",
                     (order.order_id,),
                 )
             ).fetchone()
-            if reservation and reservation[0] == "ACTIVE":
+            if consumed:  # only once: a retry finds the reservation CONSUMED
                 await conn.execute(
                     "update inventory i set on_hand = i.on_hand - l.quantity,"
                     " reserved = i.reserved - l.quantity"
                     " from reservation_lines l where l.order_id = %s and l.sku = i.sku",
-                    (order.order_id,),
-                )
-                await conn.execute(
-                    "update reservations set status = 'CONSUMED', updated_at = now()"
-                    " where order_id = %s",
                     (order.order_id,),
                 )
             updated = await conn.execute(
