@@ -181,7 +181,14 @@ async def test_worker_killed_mid_saga_then_restarted(client: Client, settings: S
     queue = f"{settings.order_task_queue}-killed"
     dsn = settings.postgres_dsn
     sku = new_sku(dsn, on_hand=100, max_per_order=5)
-    env = {**os.environ, "HYBRID_ORDER_TASK_QUEUE": queue, "HYBRID_PAYMENT_LATENCY_MS": "400"}
+    env = {
+        **os.environ,
+        "HYBRID_ORDER_TASK_QUEUE": queue,
+        "HYBRID_PAYMENT_LATENCY_MS": "400",
+        # the rules alone screen: a champion that a demo promoted on this stack would send this
+        # burst of orders on one card to review, and nothing would reach capture
+        "HYBRID_FRAUD_MODEL_NAME": settings.fraud_model_name,
+    }
 
     orders = [order_for({sku: 1}) for _ in range(30)]
     first = await start_worker_process(env)
