@@ -47,6 +47,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     """CPU time (user + system) so far of each named process and all its descendants (a
     PostgreSQL server's backends, for one)."""
+    if not roots:
+        return {}
     parents: dict[int, int] = {}
     cpu: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -128,9 +130,8 @@ class Report:
         ]
 
     def cpu_lines(self) -> list[str]:
+        # the worker is always measured; Temporal and PostgreSQL when this machine's stack runs them
         measured = [s for s in CPU_SERVICES if s in self.noop.cpu_s]
-        if not measured:
-            return ["CPU per workflow: not measured (the stack's processes are not local)"]
 
         def row(name: str, sample: Sample) -> str:
             cells = [sample.cpu_ms_per_workflow(service) or 0.0 for service in measured]
