@@ -8,6 +8,18 @@ from temporalio import activity
 from activities.saga_log import append_event, business_error
 from app.models.orders import BusinessError, OrderRef, ReservationRequest, StepOutcome
 
+# The order's lines and the stock they hold, in one statement for any number of SKUs.
+RESERVE_LINES = """
+    with lines as (
+        insert into reservation_lines (order_id, sku, quantity)
+        select %(order)s, sku, quantity from unnest(%(skus)s::text[], %(quantities)s::int[])
+            as wanted (sku, quantity)
+        returning sku, quantity
+    )
+    update inventory i set reserved = i.reserved + lines.quantity
+    from lines where i.sku = lines.sku
+"""
+
 
 class InventoryActivities:
     def __init__(self, pool: AsyncConnectionPool):
@@ -17,13 +29,21 @@ class InventoryActivities:
     async def reserve_stock(self, request: ReservationRequest) -> StepOutcome:
         wanted = {item.sku: item.quantity for item in request.items}
         async with self.pool.connection() as conn, conn.transaction():
-            existing = await (
+            # claimed first: a retry, or a release that came first, finds the order's reservation
+            # (a business error below rolls the claim back)
+            claimed = await (
                 await conn.execute(
-                    "select status from reservations where order_id = %s for update",
+                    "insert into reservations (order_id, status) values (%s, 'ACTIVE')"
+                    " on conflict (order_id) do nothing returning order_id",
                     (request.order_id,),
                 )
             ).fetchone()
-            if existing:
+            if claimed is None:
+                existing = await (
+                    await conn.execute(
+                        "select status from reservations where order_id = %s", (request.order_id,)
+                    )
+                ).fetchone()
                 return StepOutcome(applied=False, detail=f"reservation already {existing[0]}")
             # lock the SKUs in a fixed order so concurrent orders never deadlock
             stock = {
@@ -54,17 +74,9 @@ class InventoryActivities:
                         f"{sku}: {quantity} wanted, {on_hand - reserved} available",
                     )
             await conn.execute(
-                "insert into reservations (order_id, status) values (%s, 'ACTIVE')",
-                (request.order_id,),
+                RESERVE_LINES,
+                {"order": request.order_id, "skus": list(wanted), "quantities": [*wanted.values()]},
             )
-            for sku, quantity in sorted(wanted.items()):
-                await conn.execute(
-                    "insert into reservation_lines (order_id, sku, quantity) values (%s, %s, %s)",
-                    (request.order_id, sku, quantity),
-                )
-                await conn.execute(
-                    "update inventory set reserved = reserved + %s where sku = %s", (quantity, sku)
-                )
             await append_event(conn, request.order_id, "reserve_stock", "done", items=wanted)
         return StepOutcome(applied=True, detail=f"reserved {sum(wanted.values())} units")
 

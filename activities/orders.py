@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from decimal import Decimal
 
 from psycopg import AsyncConnection
@@ -29,9 +30,10 @@ LARGE_ORDER = Decimal("5000")
 NEW_CUSTOMER_LIMIT = Decimal("1000")
 UNUSUAL_AMOUNT_FACTOR = Decimal("5")
 HISTORY_NEEDED = 3
-# What the rules need, in one query: the card's open alerts (their patterns), the open alerts on
-# the customer's other cards, the customer's home country (none for an unknown customer) and
-# their completed orders (count, average total).
+# What the screen reads, in one query. For the rules: the card's open alerts (their patterns),
+# the open alerts on the customer's other cards, the customer's home country (none for an
+# unknown customer) and their completed orders (count, average total). Then the registry's
+# champion (none without one) and the database's clock, which the model's features are as of.
 SCREENING_FACTS = """
     select
         (select coalesce(array_agg(distinct pattern order by pattern), '{}') from fraud_alerts
@@ -39,10 +41,20 @@ SCREENING_FACTS = """
         (select count(*) from fraud_alerts
           where customer_id = %(customer)s and card_id <> %(card)s and status = 'OPEN'),
         (select home_country from customers where customer_id = %(customer)s),
-        count(*),
-        coalesce(avg(total), 0)
-    from orders
-    where customer_id = %(customer)s and status = 'COMPLETED' and order_id <> %(order)s
+        history.completed_orders,
+        history.average_total,
+        champion.version_id,
+        champion.artifact_path,
+        now()
+    from (
+        select count(*), coalesce(avg(total), 0) from orders
+        where customer_id = %(customer)s and status = 'COMPLETED' and order_id <> %(order)s
+    ) as history (completed_orders, average_total)
+    left join (
+        select v.version_id, v.artifact_path from model_aliases a
+        join model_versions v using (version_id)
+        where a.model_name = %(model)s and a.alias = 'champion'
+    ) as champion on true
 """
 # The card's earlier orders as the champion's features need them (app.scoring.CardHistory),
 # aggregated here rather than fetched: a busy card costs no more to screen than a new one.
@@ -67,6 +79,38 @@ CARD_HISTORY = """
     from earlier
 """
 
+# An order and its lines, numbered from 1, recorded once: a retry inserts nothing.
+RECORD_ORDER = """
+    with recorded as (
+        insert into orders (order_id, customer_id, card_id, currency, total, client_country,
+                            client_ip, device_id, ship_country)
+        values (%(order)s, %(customer)s, %(card)s, %(currency)s, %(total)s, %(client_country)s,
+                %(client_ip)s, %(device)s, %(ship_country)s)
+        on conflict (order_id) do nothing
+        returning order_id
+    )
+    insert into order_items (order_id, line, sku, quantity, unit_price)
+    select order_id, line, sku, quantity, unit_price
+    from recorded,
+         unnest(%(skus)s::text[], %(quantities)s::int[], %(unit_prices)s::numeric[])
+             with ordinality as item (sku, quantity, unit_price, line)
+"""
+# Completing an order consumes its reserved stock only once (a retry finds the reservation
+# CONSUMED and the order no longer PENDING).
+COMPLETE_ORDER = """
+    with consumed as (
+        update reservations set status = 'CONSUMED', updated_at = now()
+        where order_id = %(order)s and status = 'ACTIVE'
+        returning order_id
+    ), stock as (
+        update inventory i set on_hand = i.on_hand - l.quantity, reserved = i.reserved - l.quantity
+        from reservation_lines l join consumed using (order_id)
+        where l.sku = i.sku
+    )
+    update orders set status = 'COMPLETED', status_reason = null, updated_at = now()
+    where order_id = %(order)s and status = 'PENDING'
+"""
+
 
 class OrderActivities:
     def __init__(self, pool: AsyncConnectionPool, settings: Settings):
@@ -77,31 +121,25 @@ class OrderActivities:
     @activity.defn
     async def record_order(self, request: OrderRequest) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
-            inserted = await conn.execute(
-                "insert into orders (order_id, customer_id, card_id, currency, total,"
-                " client_country, client_ip, device_id, ship_country)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " on conflict (order_id) do nothing",
-                (
-                    request.order_id,
-                    request.customer_id,
-                    request.payment.card_id,
-                    request.currency,
-                    request.total,
-                    request.client.country,
-                    str(request.client.ip),
-                    request.client.device_id,
-                    request.shipping_address.country,
-                ),
+            lines = await conn.execute(
+                RECORD_ORDER,
+                {
+                    "order": request.order_id,
+                    "customer": request.customer_id,
+                    "card": request.payment.card_id,
+                    "currency": request.currency,
+                    "total": request.total,
+                    "client_country": request.client.country,
+                    "client_ip": str(request.client.ip),
+                    "device": request.client.device_id,
+                    "ship_country": request.shipping_address.country,
+                    "skus": [item.sku for item in request.items],
+                    "quantities": [item.quantity for item in request.items],
+                    "unit_prices": [item.unit_price for item in request.items],
+                },
             )
-            if inserted.rowcount == 0:
+            if lines.rowcount == 0:  # an order has at least one line
                 return StepOutcome(applied=False, detail="order already recorded")
-            for line, item in enumerate(request.items, start=1):
-                await conn.execute(
-                    "insert into order_items (order_id, line, sku, quantity, unit_price)"
-                    " values (%s, %s, %s, %s, %s)",
-                    (request.order_id, line, item.sku, item.quantity, item.unit_price),
-                )
             await append_event(conn, request.order_id, "record_order", "done", total=request.total)
         return StepOutcome(applied=True, detail=f"order recorded, total {request.total}")
 
@@ -115,13 +153,16 @@ class OrderActivities:
                         "card": request.card_id,
                         "customer": request.customer_id,
                         "order": request.order_id,
+                        "model": self.model_name,
                     },
                 )
             ).fetchone()
-            screening = _decide(request, *facts)
-            scored = await self._champion_score(conn, request)
-            if scored is not None:
-                screening = _with_model_score(screening, *scored, self.review_score)
+            *rule_facts, champion, artifact_path, now = facts
+            screening = _decide(request, *rule_facts)
+            if champion is not None:
+                score = await self._champion_score(conn, request, champion, artifact_path, now)
+                if score is not None:
+                    screening = _with_model_score(screening, champion, score, self.review_score)
             await conn.execute(
                 "update orders set fraud_decision = %s, updated_at = now() where order_id = %s",
                 (screening.decision.value, request.order_id),
@@ -140,22 +181,15 @@ class OrderActivities:
         return screening
 
     async def _champion_score(
-        self, conn: AsyncConnection, request: ScreeningRequest
-    ) -> tuple[str, float] | None:
-        """The champion's fraud probability for the order, or None without a champion. A model
-        that cannot be loaded leaves the rules to decide, with a warning: the shop keeps
-        selling."""
-        champion = await (
-            await conn.execute(
-                "select v.version_id, v.artifact_path, now() from model_aliases a"
-                " join model_versions v using (version_id)"
-                " where a.model_name = %s and a.alias = 'champion'",
-                (self.model_name,),
-            )
-        ).fetchone()
-        if champion is None:
-            return None
-        version, artifact_path, now = champion
+        self,
+        conn: AsyncConnection,
+        request: ScreeningRequest,
+        version: str,
+        artifact_path: str,
+        now: datetime,
+    ) -> float | None:
+        """The champion's fraud probability for the order. A model that cannot be loaded leaves
+        the rules to decide (None), with a warning: the shop keeps selling."""
         card_history = await (
             await conn.execute(
                 CARD_HISTORY, {"now": now, "card": request.card_id, "order": request.order_id}
@@ -180,31 +214,13 @@ class OrderActivities:
             CardHistory(*card_history),
             alerts[0] if alerts else 0,
         )
-        return version, float(fraud_scores(model, features)[0])
+        return float(fraud_scores(model, features)[0])
 
     @activity.defn
     async def complete_order(self, order: OrderRef) -> StepOutcome:
         """Consume the reserved stock and mark the order COMPLETED, in one transaction."""
         async with self.pool.connection() as conn, conn.transaction():
-            consumed = await (
-                await conn.execute(
-                    "update reservations set status = 'CONSUMED', updated_at = now()"
-                    " where order_id = %s and status = 'ACTIVE' returning order_id",
-                    (order.order_id,),
-                )
-            ).fetchone()
-            if consumed:  # only once: a retry finds the reservation CONSUMED
-                await conn.execute(
-                    "update inventory i set on_hand = i.on_hand - l.quantity,"
-                    " reserved = i.reserved - l.quantity"
-                    " from reservation_lines l where l.order_id = %s and l.sku = i.sku",
-                    (order.order_id,),
-                )
-            updated = await conn.execute(
-                "update orders set status = 'COMPLETED', status_reason = null, updated_at = now()"
-                " where order_id = %s and status = 'PENDING'",
-                (order.order_id,),
-            )
+            updated = await conn.execute(COMPLETE_ORDER, {"order": order.order_id})
             await append_event(conn, order.order_id, "complete_order", "done")
         return StepOutcome(applied=updated.rowcount == 1, detail="stock consumed, order completed")
 

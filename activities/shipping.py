@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import uuid
 
-from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.saga_log import append_event, business_error
 from app.models.orders import BusinessError, OrderRef, ShipmentRequest, StepOutcome
+
+# A shipment with the carrier of the destination's zone, created once: nothing is inserted when
+# the order has one already (or its cancellation's tombstone) or when no carrier serves the zone.
+CREATE_SHIPMENT = """
+    insert into shipments (order_id, status, carrier, tracking_no)
+    select %(order)s, 'CREATED', carrier, upper(left(carrier, 3)) || %(tracking)s
+    from shipping_zones where country = %(country)s
+    on conflict (order_id) do nothing
+    returning carrier, tracking_no
+"""
 
 
 class ShippingActivities:
@@ -19,39 +29,41 @@ class ShippingActivities:
     @activity.defn
     async def check_shipping_zone(self, request: ShipmentRequest) -> StepOutcome:
         """Fail fast, before stock or money is held, when no carrier serves the country."""
+        country = request.address.country
         async with self.pool.connection() as conn:
-            carrier = await self._carrier(conn, request.address.country)
-        return StepOutcome(applied=False, detail=f"{carrier} ships to {request.address.country}")
-
-    @staticmethod
-    async def _carrier(conn: AsyncConnection, country: str) -> str:
-        zone = await (
-            await conn.execute("select carrier from shipping_zones where country = %s", (country,))
-        ).fetchone()
+            zone = await (
+                await conn.execute(
+                    "select carrier from shipping_zones where country = %s", (country,)
+                )
+            ).fetchone()
         if zone is None:
-            raise business_error(
-                BusinessError.SHIPPING_UNAVAILABLE, f"no carrier ships to {country}"
-            )
-        return zone[0]
+            raise no_carrier(country)
+        return StepOutcome(applied=False, detail=f"{zone[0]} ships to {country}")
 
     @activity.defn
     async def create_shipment(self, request: ShipmentRequest) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
-            existing = await (
+            created = await (
                 await conn.execute(
-                    "select status, tracking_no from shipments where order_id = %s for update",
-                    (request.order_id,),
+                    CREATE_SHIPMENT,
+                    {
+                        "order": request.order_id,
+                        "country": request.address.country,
+                        "tracking": uuid.uuid4().hex[:12].upper(),
+                    },
                 )
             ).fetchone()
-            if existing:
+            if created is None:
+                existing = await (
+                    await conn.execute(
+                        "select status from shipments where order_id = %s", (request.order_id,)
+                    )
+                ).fetchone()
+                if existing is None:
+                    raise no_carrier(request.address.country)
+                # a retry, or a cancellation that came first
                 return StepOutcome(applied=False, detail=f"shipment already {existing[0]}")
-            carrier = await self._carrier(conn, request.address.country)
-            tracking = f"{carrier[:3].upper()}{uuid.uuid4().hex[:12].upper()}"
-            await conn.execute(
-                "insert into shipments (order_id, status, carrier, tracking_no)"
-                " values (%s, 'CREATED', %s, %s)",
-                (request.order_id, carrier, tracking),
-            )
+            carrier, tracking = created
             await append_event(
                 conn,
                 request.order_id,
@@ -87,3 +99,7 @@ class ShippingActivities:
             )
             await append_event(conn, order.order_id, "cancel_shipment", "done")
         return StepOutcome(applied=True, detail="shipment cancelled")
+
+
+def no_carrier(country: str) -> ApplicationError:
+    return business_error(BusinessError.SHIPPING_UNAVAILABLE, f"no carrier ships to {country}")

@@ -200,6 +200,46 @@ async def test_refund_then_void_after_capture(pool, dsn) -> None:
     ]
 
 
+async def test_an_order_of_several_lines_is_recorded_reserved_and_consumed_once(
+    pool, dsn, settings: Settings
+) -> None:
+    skus = {new_sku(dsn, on_hand=10): 1, new_sku(dsn, on_hand=10): 2, new_sku(dsn, on_hand=10): 3}
+    order = await recorded(pool, order_for(skus))
+    with psycopg.connect(dsn) as conn:
+        lines = conn.execute(
+            "select line, sku, quantity from order_items where order_id = %s order by line",
+            (order.order_id,),
+        ).fetchall()
+    assert lines == [(line, sku, n) for line, (sku, n) in enumerate(skus.items(), start=1)]
+    await InventoryActivities(pool).reserve_stock(
+        ReservationRequest(order_id=order.order_id, items=order.items)
+    )
+    assert [stock(dsn, sku) for sku in skus] == [(10, 1), (10, 2), (10, 3)]
+    orders = OrderActivities(pool, settings)
+    first = await orders.complete_order(OrderRef(order_id=order.order_id))
+    retried = await orders.complete_order(OrderRef(order_id=order.order_id))
+    assert (first.applied, retried.applied) == (True, False)
+    assert [stock(dsn, sku) for sku in skus] == [(9, 0), (8, 0), (7, 0)]
+
+
+async def test_create_shipment_twice_ships_once(pool, dsn) -> None:
+    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    shipping = ShippingActivities(pool)
+    request = ShipmentRequest(
+        order_id=order.order_id, address=order.shipping_address, items=order.items
+    )
+    first = await shipping.create_shipment(request)
+    retried = await shipping.create_shipment(request)
+    assert (first.applied, retried.applied) == (True, False)
+    assert retried.detail == "shipment already CREATED"
+    with psycopg.connect(dsn) as conn:
+        carrier, tracking = conn.execute(
+            "select carrier, tracking_no from shipments where order_id = %s", (order.order_id,)
+        ).fetchone()
+    assert first.detail == f"{carrier} {tracking}"
+    assert tracking.startswith(carrier[:3].upper())
+
+
 async def test_shipment_cancel_before_create_is_a_tombstone(pool, dsn) -> None:
     order = await recorded(pool, order_for({new_sku(dsn): 1}))
     shipping = ShippingActivities(pool)

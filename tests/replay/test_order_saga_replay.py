@@ -36,7 +36,7 @@ async def test_history_replays(path: Path) -> None:
 
 def test_every_branch_has_a_history_of_every_version() -> None:
     tags = {p.name.split(".")[1] for p in HISTORIES}
-    assert {"v1", "v2", "v3"} <= tags
+    assert {"v1", "v2", "v3", "v4"} <= tags
     for tag in tags:
         recorded = {p.name.split(".")[0] for p in HISTORIES if p.name.split(".")[1] == tag}
         assert recorded == {b.name for b in BRANCHES}, tag
@@ -52,6 +52,18 @@ def test_a_history_with_compensations_is_really_compensated() -> None:
     assert activities[-1] == "close_order"
     assert "release_stock" in activities
     assert "capture_payment" not in activities
+
+
+def test_a_run_of_v4_records_one_patch_marker_where_v3_recorded_two() -> None:
+    def count(version: str, event_type: str) -> int:
+        history = json.loads((HISTORY_DIR / f"approved.{version}.json").read_text())
+        return sum(e["eventType"] == f"EVENT_TYPE_{event_type}" for e in history["events"])
+
+    assert count("v3", "MARKER_RECORDED") == 2
+    assert count("v4", "MARKER_RECORDED") == 1
+    # each marker comes with the SDK's TemporalChangeVersion upsert; then COMPLETED's
+    assert count("v3", "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES") == 3
+    assert count("v4", "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES") == 2
 
 
 async def test_the_default_converter_cannot_replay_them() -> None:
