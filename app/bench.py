@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg
 from temporalio.client import Client
 
+from app.db.pool import database_unavailable
 from app.models.orders import (
     ClientContext,
     OrderItem,
@@ -60,13 +61,12 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
         parents[pid] = int(fields[1])
         cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
+    names = {root: name for name, root in roots.items()}
+
     def root_of(pid: int) -> str | None:
-        while pid > 1:
-            for name, root in roots.items():
-                if pid == root:
-                    return name
+        while pid > 1 and pid not in names:
             pid = parents.get(pid, 0)
-        return None
+        return names.get(pid)
 
     seconds = dict.fromkeys(roots, 0.0)
     for pid, used in cpu.items():
@@ -82,10 +82,8 @@ class Sample:
     elapsed_s: float = 0.0
     cpu_s: dict[str, float] = field(default_factory=dict)
 
-    def cpu_ms_per_workflow(self, service: str) -> float | None:
-        if service not in self.cpu_s or not self.latencies_s:
-            return None
-        return self.cpu_s[service] / len(self.latencies_s) * 1000
+    def cpu_ms_per_workflow(self, service: str) -> float:
+        return self.cpu_s.get(service, 0.0) / max(1, len(self.latencies_s)) * 1000
 
     @property
     def throughput(self) -> float:
@@ -134,7 +132,7 @@ class Report:
         measured = [s for s in CPU_SERVICES if s in self.noop.cpu_s]
 
         def row(name: str, sample: Sample) -> str:
-            cells = [sample.cpu_ms_per_workflow(service) or 0.0 for service in measured]
+            cells = [sample.cpu_ms_per_workflow(service) for service in measured]
             return f"{name:<18}" + "".join(f"{c:>12.1f}" for c in cells) + f"{sum(cells):>12.1f}"
 
         return [
@@ -192,7 +190,11 @@ async def run_benchmark(
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     sku = f"SKU-BENCH-{uuid.uuid4().hex[:6].upper()}"
     customer = f"cust-bench-{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(settings.postgres_dsn) as conn:
+    try:
+        conn = psycopg.connect(settings.postgres_dsn, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise database_unavailable(settings) from exc
+    with conn:
         conn.execute(
             "insert into inventory (sku, description, unit_price, on_hand, max_per_order)"
             " values (%s, 'benchmark item', 10, 1000000, 10)",

@@ -24,8 +24,12 @@ async def open_pool(settings: Settings, max_size: int = 10) -> AsyncConnectionPo
         await pool.open(wait=True, timeout=10)
     except PoolTimeout as exc:
         await pool.close()
-        raise DatabaseUnavailable(
-            f"PostgreSQL is not reachable at {settings.postgres_dsn.split('@')[-1]}: start the "
-            "local stack with `./hybrid stack up` or set HYBRID_POSTGRES_DSN"
-        ) from exc
+        raise database_unavailable(settings) from exc
     return pool
+
+
+def database_unavailable(settings: Settings) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"PostgreSQL is not reachable at {settings.postgres_dsn.split('@')[-1]}: start the "
+        "local stack with `./hybrid stack up` or set HYBRID_POSTGRES_DSN"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -65,14 +66,31 @@ def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
 
 
-async def start_worker_process(env: dict[str, str]) -> asyncio.subprocess.Process:
-    """The worker as a process of its own session, to be killed with its whole group."""
+# What keeps a test's worker process apart from the stack's worker and the demo's state.
+WORKER_PROCESS_SETTINGS = (
+    "order_task_queue",
+    "fraud_task_queue",
+    "pipeline_task_queue",
+    "fraud_model_name",
+    "payment_latency_ms",
+    "lake_dir",
+    "model_store_dir",
+)
+
+
+async def start_worker_process(settings: Settings) -> asyncio.subprocess.Process:
+    """The worker as a process of its own session (to be killed with its whole group), with the
+    test's task queues, model name, payment latency, lake and model store; no metrics port."""
+    isolated = {
+        f"HYBRID_{name.upper()}": str(getattr(settings, name)) for name in WORKER_PROCESS_SETTINGS
+    }
+    env = {**os.environ, **isolated, "HYBRID_METRICS_BIND_ADDRESS": ""}
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "app.cli",
         "worker",
-        env={**env, "HYBRID_METRICS_BIND_ADDRESS": ""},
+        env=env,
         start_new_session=True,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,

@@ -321,24 +321,20 @@ async def test_worker_killed_mid_training_then_restarted(
     client: Client, pipeline_settings: Settings
 ) -> None:
     settings = pipeline_settings.model_copy(
-        update={"pipeline_task_queue": f"{pipeline_settings.pipeline_task_queue}-killed"}
+        update={
+            "pipeline_task_queue": f"{pipeline_settings.pipeline_task_queue}-killed",
+            "order_task_queue": f"{pipeline_settings.order_task_queue}-killed",
+            "fraud_task_queue": f"{pipeline_settings.fraud_task_queue}-killed",
+        }
     )
-    env = {
-        **os.environ,
-        "HYBRID_PIPELINE_TASK_QUEUE": settings.pipeline_task_queue,
-        "HYBRID_ORDER_TASK_QUEUE": f"{settings.order_task_queue}-killed",
-        "HYBRID_FRAUD_TASK_QUEUE": f"{settings.fraud_task_queue}-killed",
-        "HYBRID_LAKE_DIR": str(settings.lake_dir),
-        "HYBRID_MODEL_STORE_DIR": str(settings.model_store_dir),
-    }
 
-    first = await start_worker_process(env)
+    first = await start_worker_process(settings)
     handle = await start(client, settings, promotion_margin=-1)
     submission_id = await asyncio.to_thread(wait_until_training_runs, settings, handle.id)
     os.killpg(first.pid, signal.SIGKILL)
     await first.wait()
 
-    second = await start_worker_process(env)
+    second = await start_worker_process(settings)
     try:
         result: PipelineResult = await asyncio.wait_for(handle.result(), 600)
     finally:

@@ -178,20 +178,18 @@ async def test_invariants_hold_after_hundreds_of_orders_with_faults(
 
 
 async def test_worker_killed_mid_saga_then_restarted(client: Client, settings: Settings) -> None:
-    queue = f"{settings.order_task_queue}-killed"
+    worker_settings = settings.model_copy(
+        update={
+            "order_task_queue": f"{settings.order_task_queue}-killed",
+            "payment_latency_ms": 400,  # leaves time to kill the worker mid-payment
+        }
+    )
+    queue = worker_settings.order_task_queue
     dsn = settings.postgres_dsn
     sku = new_sku(dsn, on_hand=100, max_per_order=5)
-    env = {
-        **os.environ,
-        "HYBRID_ORDER_TASK_QUEUE": queue,
-        "HYBRID_PAYMENT_LATENCY_MS": "400",
-        # the rules alone screen: a champion that a demo promoted on this stack would send this
-        # burst of orders on one card to review, and nothing would reach capture
-        "HYBRID_FRAUD_MODEL_NAME": settings.fraud_model_name,
-    }
 
     orders = [order_for({sku: 1}) for _ in range(30)]
-    first = await start_worker_process(env)
+    first = await start_worker_process(worker_settings)
     handles = [
         await client.start_workflow(
             OrderSagaWorkflow.run, order, id=order.order_id, task_queue=queue
@@ -217,7 +215,7 @@ async def test_worker_killed_mid_saga_then_restarted(client: Client, settings: S
     await first.wait()
     assert 0 < mid_saga < len(orders), "the kill must land while sagas are in flight"
 
-    second = await start_worker_process(env)
+    second = await start_worker_process(worker_settings)
     try:
         results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 180)
     finally:

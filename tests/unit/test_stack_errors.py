@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from app.bench import run_benchmark
+from app.db.pool import DatabaseUnavailable
 from app.settings import Settings
 from app.stack.base import StackError, port_in_use
 from app.stack.launcher import Stack
@@ -129,3 +131,8 @@ def test_down_and_status_on_an_empty_stack(scratch: Settings) -> None:
 def test_a_worker_for_an_unknown_task_queue_says_which_queues_exist(scratch: Settings) -> None:
     with pytest.raises(UnknownTaskQueue, match=r"no such task queue: nope \(configured: .*orders"):
         asyncio.run(run_worker(scratch, task_queues=["orders", "nope"]))
+
+
+def test_the_saga_benchmark_without_postgres_says_how_to_start_it(scratch: Settings) -> None:
+    with pytest.raises(DatabaseUnavailable, match=r"PostgreSQL is not reachable .*hybrid stack up"):
+        asyncio.run(run_benchmark(scratch, orders=1, concurrency=1))
