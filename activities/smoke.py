@@ -3,7 +3,7 @@
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
-from app.models.smoke import SmokeRecord, SmokeStored
+from domain.smoke import SmokeRecord, SmokeStored
 
 
 class SmokeActivities:

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import pytest
 from temporalio.client import Client
 
-from app.seed import seed
-from app.settings import Settings, get_settings
-from app.stack.launcher import Stack
-from app.temporal_client import connect
-from app.worker import run_worker
+from core.settings import Settings, get_settings
+from core.temporal import connect
+from stack.launcher import Stack
+from tools.seed import seed
+from worker.run import run_worker
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.smoke import SmokeActivities
-    from app.models.smoke import SmokeInput, SmokeRecord, SmokeResult
+    from domain.smoke import SmokeInput, SmokeRecord, SmokeResult
 
 
 # Input that fails validation fails the workflow with pydantic's message (naming the field)

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
-from app.demo import DemoConfig, DemoReport, run_demo
-from app.models.ml import PipelineDecision
-from app.models.orders import OrderStatus
-from app.settings import Settings
+from core.settings import Settings
+from domain.orders.models import OrderStatus
+from domain.pipeline.models import PipelineDecision
 from tests.conftest import ThreadedWorker
-from tests.integration.helpers import new_topic
+from tests.support.services import new_topic
+from tools.demo import DemoConfig, DemoReport, run_demo
 
 pytestmark = pytest.mark.usefixtures("stack")
 

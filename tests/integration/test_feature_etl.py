@@ -17,12 +17,12 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
-from app.etl import EtlJobFailed, EtlRunUnfinished, plan_run, run_features_job
-from app.models.transactions import Transaction
-from app.settings import Settings
-from app.streaming.generator import produce
-from tests.integration.helpers import consume, new_topic
-from tests.integration.helpers import produce as produce_raw
+from core.settings import Settings
+from domain.fraud.events import Transaction
+from domain.fraud.generator import produce
+from domain.pipeline.etl import EtlJobFailed, EtlRunUnfinished, plan_run, run_features_job
+from tests.support.services import consume, new_topic
+from tests.support.services import produce as produce_raw
 
 pytestmark = pytest.mark.usefixtures("stack")
 

@@ -20,23 +20,23 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 
-from activities.orders import OrderActivities
-from app.db.pool import open_pool
-from app.engines.spark import SparkApplication
-from app.models.ml import (
+from activities.orders.order import OrderActivities
+from client.pipeline import create_schedule
+from core.db.pool import open_pool
+from core.engines.spark import SparkApplication
+from core.settings import Settings
+from domain.fraud.generator import produce
+from domain.orders.models import FraudDecision, Screening, ScreeningRequest
+from domain.pipeline.models import (
     PipelineDecision,
     PipelineRequest,
     PipelineResult,
     TrainingSettings,
 )
-from app.models.orders import FraudDecision, Screening, ScreeningRequest
-from app.pipeline import create_schedule
-from app.settings import Settings
-from app.streaming.generator import produce
 from tests.conftest import ThreadedWorker
-from tests.integration.helpers import new_topic, start_worker_process, wait_for
-from tests.integration.orders import order_for
-from workflows.feature_pipeline import FeaturePipelineWorkflow
+from tests.support.orders import order_for
+from tests.support.services import new_topic, start_worker_process, wait_for
+from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 
 pytestmark = pytest.mark.usefixtures("stack")
 

@@ -3,9 +3,9 @@ which proves the Kafka connector jar is on the cluster's classpath."""
 
 from pathlib import Path
 
-from app.engines.flink import FlinkRest, submit_python_job
-from app.settings import PROJECT_ROOT, Settings
-from tests.integration.helpers import consume, new_topic, produce, wait_for
+from core.engines.flink import FlinkRest, submit_python_job
+from core.settings import PROJECT_ROOT, Settings
+from tests.support.services import consume, new_topic, produce, wait_for
 
 COPY_JOB: Path = PROJECT_ROOT / "jobs" / "flink" / "copy_topic.py"
 

@@ -19,21 +19,21 @@ import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from app.engines.flink import FlinkRest
-from app.models.fraud import MonitorView
-from app.models.orders import OrderStatus
-from app.models.transactions import FraudPattern, Transaction
-from app.settings import Settings
-from app.streaming.evaluate import Evaluation, evaluate
-from app.streaming.generator import StreamStats, card_testing_attack, produce
-from app.streaming.monitor import monitor_request
+from client.fraud import monitor_request
+from core.engines.flink import FlinkRest
+from core.settings import Settings
+from domain.fraud.evaluation import Evaluation, evaluate
+from domain.fraud.events import FraudPattern, Transaction
+from domain.fraud.generator import StreamStats, card_testing_attack, produce
+from domain.fraud.monitor import MonitorView
+from domain.orders.models import OrderStatus
 from tests.conftest import ThreadedWorker
-from tests.integration.helpers import consume, new_topic
-from tests.integration.helpers import produce as produce_raw
-from tests.integration.orders import order_for
-from workflows.alert_router import AlertRouterWorkflow
-from workflows.fraud_monitor import FraudMonitorWorkflow
-from workflows.order_saga import OrderSagaWorkflow
+from tests.support.orders import order_for
+from tests.support.services import consume, new_topic
+from tests.support.services import produce as produce_raw
+from workflows.fraud.alert_router import AlertRouterWorkflow
+from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
+from workflows.orders.order_saga import OrderSagaWorkflow
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

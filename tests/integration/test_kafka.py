@@ -2,8 +2,8 @@
 
 from confluent_kafka.admin import AdminClient
 
-from app.settings import Settings
-from tests.integration.helpers import consume, new_topic, produce
+from core.settings import Settings
+from tests.support.services import consume, new_topic, produce
 
 
 def test_project_topics_exist_with_their_partition_counts(stack, base_settings: Settings) -> None:

@@ -13,19 +13,14 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.exceptions import ApplicationError
 
-from activities.inventory import InventoryActivities
-from activities.orders import CARD_HISTORY, OrderActivities
-from activities.payment_provider import (
-    ProviderBehaviour,
-    ProviderTimeout,
-    ProviderUnavailable,
-    SimulatedPaymentProvider,
-)
-from activities.payments import PaymentActivities
-from activities.shipping import ShippingActivities
-from app.db.pool import open_pool
-from app.invariants import check_order_invariants
-from app.models.orders import (
+from activities.orders.inventory import InventoryActivities
+from activities.orders.order import CARD_HISTORY, OrderActivities
+from activities.orders.payments import PaymentActivities
+from activities.orders.shipping import ShippingActivities
+from core.db.pool import open_pool
+from core.settings import Settings, get_settings
+from domain.orders.invariants import check_order_invariants
+from domain.orders.models import (
     FraudDecision,
     OrderRef,
     OrderRequest,
@@ -34,9 +29,14 @@ from app.models.orders import (
     ScreeningRequest,
     ShipmentRequest,
 )
-from app.scoring import CardHistory, order_features
-from app.settings import Settings, get_settings
-from tests.integration.orders import new_customer, new_sku, order_for, provider_operations, stock
+from domain.orders.payment_provider import (
+    ProviderBehaviour,
+    ProviderTimeout,
+    ProviderUnavailable,
+    SimulatedPaymentProvider,
+)
+from domain.pipeline.scoring import CardHistory, order_features
+from tests.support.orders import new_customer, new_sku, order_for, provider_operations, stock
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The order saga on the real stack: PostgreSQL, the Temporal dev server, real workers.
 
-The invariants (app/invariants.py) must hold after hundreds of orders with random provider
+The invariants (domain/orders/invariants.py) must hold after hundreds of orders with random provider
 faults, cancellations and fraud alerts, and after a worker is killed mid-saga."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from app.invariants import check_order_invariants
-from app.models.orders import (
+from core.settings import Settings
+from domain.orders.invariants import check_order_invariants
+from domain.orders.models import (
     CancelRequest,
     FraudAlertSignal,
     OrderResult,
@@ -25,11 +26,10 @@ from app.models.orders import (
     ReviewDecision,
     ReviewVerdict,
 )
-from app.settings import Settings
 from tests.conftest import ThreadedWorker
-from tests.integration.helpers import start_worker_process
-from tests.integration.orders import new_sku, order_for, provider_operations, stock
-from workflows.order_saga import OrderSagaWorkflow
+from tests.support.orders import new_sku, order_for, provider_operations, stock
+from tests.support.services import start_worker_process
+from workflows.orders.order_saga import OrderSagaWorkflow
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

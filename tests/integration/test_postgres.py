@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from app.db.migrate import MigrationError, apply_migrations, migration_files
-from app.settings import Settings
+from core.db.migrate import MigrationError, apply_migrations, migration_files
+from core.settings import Settings
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import uuid
 import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
-from app.engines.lifecycle import summary_line
-from app.settings import PROJECT_ROOT, Settings
-from tests.integration.helpers import wait_for
+from core.engines.lifecycle import summary_line
+from core.settings import PROJECT_ROOT, Settings
+from tests.support.services import wait_for
 
 
 def test_job_runs_through_the_jobs_api(stack, base_settings: Settings) -> None:

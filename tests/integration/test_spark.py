@@ -4,9 +4,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from app.engines.spark import spark_environment, spark_submit_command
-from app.settings import PROJECT_ROOT, Settings
-from tests.integration.helpers import new_topic, produce
+from core.engines.spark import spark_environment, spark_submit_command
+from core.settings import PROJECT_ROOT, Settings
+from tests.support.services import new_topic, produce
 
 
 def test_spark_submit_reads_a_kafka_topic(stack, base_settings: Settings, tmp_path: Path) -> None:

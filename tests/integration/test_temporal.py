@@ -7,9 +7,9 @@ import uuid
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from app.models.smoke import SmokeInput
-from app.settings import Settings
-from app.stack.tools import venv_tool
+from core.settings import Settings
+from core.toolchain import venv_tool
+from domain.smoke import SmokeInput
 from workflows.smoke import SmokeWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker")

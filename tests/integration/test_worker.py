@@ -6,8 +6,8 @@ import signal
 import sys
 import uuid
 
-from app.models.smoke import SmokeInput
-from app.settings import Settings
+from core.settings import Settings
+from domain.smoke import SmokeInput
 from workflows.smoke import SmokeWorkflow
 
 
@@ -16,7 +16,7 @@ async def test_worker_process_serves_and_stops_on_sigterm(stack, client) -> None
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "app.cli",
+        "cli.main",
         "worker",
         env={**os.environ, "HYBRID_ORDER_TASK_QUEUE": queue},
         stdout=asyncio.subprocess.PIPE,

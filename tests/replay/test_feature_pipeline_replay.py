@@ -12,10 +12,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from app.histories import PIPELINE_HISTORY_DIR
-from workflows.feature_etl import FeatureEtlWorkflow
-from workflows.feature_pipeline import FeaturePipelineWorkflow
-from workflows.model_training import ModelTrainingWorkflow
+from tools.histories import PIPELINE_HISTORY_DIR
+from workflows.pipeline.feature_etl import FeatureEtlWorkflow
+from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
+from workflows.pipeline.model_training import ModelTrainingWorkflow
 
 HISTORIES = sorted(PIPELINE_HISTORY_DIR.glob("*.json"))
 

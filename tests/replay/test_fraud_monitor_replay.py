@@ -12,8 +12,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from app.histories import MONITOR_HISTORY_DIR
-from workflows.fraud_monitor import FraudMonitorWorkflow
+from tools.histories import MONITOR_HISTORY_DIR
+from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 
 HISTORIES = sorted(MONITOR_HISTORY_DIR.glob("*.json"))
 

@@ -13,8 +13,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from app.histories import BRANCHES, HISTORY_DIR
-from workflows.order_saga import OrderSagaWorkflow
+from tools.histories import BRANCHES, HISTORY_DIR
+from workflows.orders.order_saga import OrderSagaWorkflow
 
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 

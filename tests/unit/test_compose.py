@@ -18,15 +18,15 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from app.engines.flink import flink_home
-from app.settings import PROJECT_ROOT, Settings
-from app.stack import tools
-from app.stack.services import (
+from core import toolchain as tools
+from core.engines.flink import flink_home
+from core.settings import PROJECT_ROOT, Settings
+from domain.orders.search_attributes import ALL as SEARCH_ATTRIBUTES
+from stack.services import (
     SINGLE_NODE_BROKER_SETTINGS,
     prepare_flink_dirs,
     search_attribute_types,
 )
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 INFRA = PROJECT_ROOT / "infra"
 COMPOSE_FILE = INFRA / "docker-compose.yml"

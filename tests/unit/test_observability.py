@@ -10,8 +10,8 @@ from temporalio import activity
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import ActivityEnvironment
 
-from app.observability import log_formatter, tracing_interceptors
-from app.settings import Settings
+from core.observability import log_formatter, tracing_interceptors
+from core.settings import Settings
 
 
 class Captured(logging.Handler):

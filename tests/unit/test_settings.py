@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
+from core.settings import Settings
 
 
 def test_defaults_point_at_the_local_stack() -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from app.bench import run_benchmark
-from app.db.pool import DatabaseUnavailable
-from app.settings import Settings
-from app.stack.base import StackError, port_in_use
-from app.stack.launcher import Stack
-from app.worker import UnknownTaskQueue, run_worker
+from core.db.pool import DatabaseUnavailable
+from core.settings import Settings
+from stack.base import StackError, port_in_use
+from stack.launcher import Stack
+from tools.bench.saga import run_benchmark
+from worker.run import UnknownTaskQueue, run_worker
 
 
 def free_port() -> int:

@@ -13,8 +13,8 @@ def test_serve_installs_prepares_then_execs_in_the_service_environment(tmp_path:
         from dataclasses import dataclass
         from pathlib import Path
 
-        from app.settings import Settings
-        from app.stack.base import Service
+        from core.settings import Settings
+        from stack.base import Service
 
         @dataclass(kw_only=True)
         class Greeter(Service):

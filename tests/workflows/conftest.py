@@ -18,7 +18,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from app.models.orders import (
+from core.toolchain import venv_tool
+from domain.orders.models import (
     BusinessError,
     ClientContext,
     FraudDecision,
@@ -35,9 +36,8 @@ from app.models.orders import (
     ShippingAddress,
     StepOutcome,
 )
-from app.stack.tools import venv_tool
-from workflows.order_saga import OrderSagaWorkflow
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from domain.orders.search_attributes import ALL as SEARCH_ATTRIBUTES
+from workflows.orders.order_saga import OrderSagaWorkflow
 
 
 @pytest.fixture(scope="session")

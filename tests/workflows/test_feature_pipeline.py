@@ -19,10 +19,11 @@ from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.engine_jobs import StopEngineJob
-from activities.model_registry import MoveAliases, RegisterModel, SmokeCheck
-from app.models.etl import EtlPlan, EtlResult, EtlRunRequest, PartitionRange
-from app.models.ml import (
+from activities.pipeline.engine_jobs import StopEngineJob
+from activities.pipeline.model_registry import MoveAliases, RegisterModel, SmokeCheck
+from core.toolchain import venv_tool
+from domain.pipeline.etl_models import EtlPlan, EtlResult, EtlRunRequest, PartitionRange
+from domain.pipeline.models import (
     AliasChange,
     AliasRef,
     HoldoutMetrics,
@@ -31,10 +32,9 @@ from app.models.ml import (
     TrainingRequest,
     TrainingResult,
 )
-from app.stack.tools import venv_tool
-from workflows.feature_etl import FeatureEtlWorkflow
-from workflows.feature_pipeline import FeaturePipelineWorkflow
-from workflows.model_training import ModelTrainingWorkflow
+from workflows.pipeline.feature_etl import FeatureEtlWorkflow
+from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
+from workflows.pipeline.model_training import ModelTrainingWorkflow
 
 METRICS = HoldoutMetrics(
     pr_auc=0.9,
@@ -50,7 +50,7 @@ METRICS = HoldoutMetrics(
 
 @dataclass
 class ScriptedRegistry:
-    """Aliases in memory, moved and rolled back as app/registry.py does; `block_at` holds an
+    """Aliases in memory, moved and rolled back as domain/pipeline/registry.py does; `block_at` holds an
     activity until the test has cancelled the pipeline."""
 
     aliases: dict[str, str] = field(default_factory=dict)

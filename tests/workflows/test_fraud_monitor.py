@@ -20,7 +20,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from app.models.fraud import (
+from core.toolchain import venv_tool
+from domain.fraud.monitor import (
     CancelJob,
     CepThresholds,
     JobHandle,
@@ -31,8 +32,7 @@ from app.models.fraud import (
     SubmitJob,
     WatchJob,
 )
-from app.stack.tools import venv_tool
-from workflows.fraud_monitor import FraudMonitorWorkflow
+from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from app.models.orders import (
+from domain.orders.models import (
     BusinessError,
     CancelRequest,
     FraudAlertSignal,
@@ -21,7 +21,7 @@ from app.models.orders import (
     ReviewVerdict,
 )
 from tests.workflows.conftest import SagaHarness, an_order
-from workflows.order_saga import OrderSagaWorkflow
+from workflows.orders.order_saga import OrderSagaWorkflow
 
 FORWARD = [
     "record_order",

@@ -1,0 +1,116 @@
+"""The Flink job lifecycle for FraudMonitorWorkflow: submit (or attach), watch, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from temporalio import activity
+
+from core.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
+from core.observability import count_job_state
+from core.settings import PROJECT_ROOT, Settings
+from domain.fraud.monitor import CancelJob, JobHandle, JobProgress, StopJob, SubmitJob, WatchJob
+
+
+class FlinkJobActivities:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @activity.defn
+    async def submit_job(self, request: SubmitJob) -> JobHandle:
+        """Submit the job, unless one of the same (deterministic) name already runs: then attach.
+
+        That makes a retried or duplicated submission harmless."""
+        rest = FlinkRest(self.settings)
+        running = await asyncio.to_thread(rest.running_job_named, request.job_name)
+        if running is not None:
+            activity.logger.info("attaching to running Flink job %s", running["jid"])
+            return JobHandle(job_id=running["jid"], job_name=request.job_name, attached=True)
+        job_id = await asyncio.to_thread(
+            submit_python_job,
+            self.settings,
+            PROJECT_ROOT / request.script,
+            ["--bootstrap-servers", self.settings.kafka_bootstrap_servers, *request.arguments],
+            request.savepoint,
+        )
+        activity.logger.info("submitted Flink job %s as %s", request.job_name, job_id)
+        return JobHandle(job_id=job_id, job_name=request.job_name, attached=False)
+
+    @activity.defn
+    async def watch_job(self, request: WatchJob) -> JobProgress:
+        """Heartbeat the job's progress until it ends or the watch period is over."""
+        rest = FlinkRest(self.settings)
+        deadline = time.monotonic() + request.watch_period.total_seconds()
+        last_state = None
+        while True:
+            progress = await asyncio.to_thread(self._progress, rest, request.job_id)
+            activity.heartbeat(progress.model_dump(mode="json"))
+            if progress.state != last_state:
+                count_job_state("flink", progress.state)
+                last_state = progress.state
+            if progress.state in TERMINAL_STATES or time.monotonic() > deadline:
+                return progress
+            await asyncio.sleep(request.poll_interval.total_seconds())
+
+    @staticmethod
+    def _progress(rest: FlinkRest, job_id: str) -> JobProgress:
+        job = rest.job(job_id)
+        vertices = job.get("vertices", [])
+        checkpoints = rest.checkpoints(job_id) if job["state"] == "RUNNING" else {}
+        latest = (checkpoints.get("latest") or {}).get("completed") or {}
+        return JobProgress(
+            job_id=job_id,
+            state=job["state"],
+            checkpoints=(checkpoints.get("counts") or {}).get("completed", 0),
+            last_checkpoint=latest.get("external_path"),
+            records_in=sum(v.get("metrics", {}).get("read-records", 0) for v in vertices[:1]),
+            records_out=sum(v.get("metrics", {}).get("write-records", 0) for v in vertices[-1:]),
+        )
+
+    @activity.defn
+    async def stop_with_savepoint(self, request: StopJob) -> str:
+        """Stop the job with a savepoint; returns its location. A retry after the job stopped
+        finds the savepoint it took."""
+        rest = FlinkRest(self.settings)
+        job = await asyncio.to_thread(rest.job, request.job_id)
+        if job["state"] == "FINISHED":
+            latest = (await asyncio.to_thread(rest.checkpoints, request.job_id))["latest"]
+            return latest["savepoint"]["external_path"]
+        trigger = await asyncio.to_thread(rest.stop_with_savepoint, request.job_id)
+        while True:
+            status = await asyncio.to_thread(rest.savepoint_status, request.job_id, trigger)
+            activity.heartbeat(status["status"]["id"])
+            if status["status"]["id"] == "COMPLETED":
+                operation = status["operation"]
+                if "failure-cause" in operation:
+                    raise RuntimeError(f"savepoint failed: {operation['failure-cause']}")
+                return operation["location"]
+            await asyncio.sleep(0.5)
+
+    @activity.defn
+    async def cancel_job(self, request: CancelJob) -> str:
+        """Cancel the job of that id and any job running under that name; returns the state of
+        the last one (CANCELED, or the terminal state it had already reached)."""
+        rest = FlinkRest(self.settings)
+        job_ids = [request.job_id] if request.job_id else []
+        running = await asyncio.to_thread(rest.running_jobs_named, request.job_name)
+        job_ids += [job["jid"] for job in running if job["jid"] not in job_ids]
+        state = "CANCELED"
+        for job_id in job_ids:
+            state = await self._cancel(rest, job_id)
+        return state
+
+    @staticmethod
+    async def _cancel(rest: FlinkRest, job_id: str) -> str:
+        state = (await asyncio.to_thread(rest.job, job_id))["state"]
+        if state in TERMINAL_STATES:
+            return state
+        await asyncio.to_thread(rest.cancel, job_id)
+        for _ in range(60):
+            state = (await asyncio.to_thread(rest.job, job_id))["state"]
+            if state in TERMINAL_STATES:
+                return state
+            activity.heartbeat(state)
+            await asyncio.sleep(1)
+        raise RuntimeError(f"Flink job {job_id} still {state} 60 s after cancel")

@@ -1,0 +1,48 @@
+"""Model training as a Ray job (jobs/ray/train_fraud_model.py), one job per model version."""
+
+from __future__ import annotations
+
+import shlex
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio import activity
+
+from activities.pipeline.engine_jobs import supervise
+from core.engines.ray_jobs import RayJob
+from core.settings import Settings
+from domain.pipeline.models import TrainingRequest, TrainingResult
+
+
+class TrainingActivities:
+    def __init__(self, settings: Settings, pool: AsyncConnectionPool):
+        self.settings = settings
+        self.pool = pool
+
+    def training_job(self, request: TrainingRequest) -> RayJob:
+        options = request.settings
+        arguments = [
+            "python",
+            "train_fraud_model.py",
+            "--features-dir",
+            str(self.settings.lake_dir / "features"),
+            "--runs",
+            ",".join(request.etl_run_ids),
+            "--version-id",
+            request.version_id,
+            "--model-store",
+            str(self.settings.model_store_dir),
+            "--trials",
+            str(options.trials),
+            "--holdout-fraction",
+            str(options.holdout_fraction),
+            "--alert-budget",
+            str(options.alert_budget),
+        ]
+        if request.champion is not None:
+            arguments += ["--champion-artifact", request.champion.artifact_path]
+        return RayJob(self.settings, request.submission_id, shlex.join(arguments))
+
+    @activity.defn
+    async def run_training_job(self, request: TrainingRequest) -> TrainingResult:
+        summary = await supervise(self.training_job(request), self.pool)
+        return TrainingResult.model_validate_json(summary)

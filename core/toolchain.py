@@ -1,0 +1,193 @@
+"""Finding what the stack runs: Java, PostgreSQL, the venv's engine launchers, Maven jars."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+from core.settings import PROJECT_ROOT, Settings
+from stack.base import StackError
+
+VENV_BIN = Path(sys.executable).parent
+JVM_MANIFEST = PROJECT_ROOT / "infra" / "jvm"
+POM = {"pom": "http://maven.apache.org/POM/4.0.0"}
+
+
+def venv_tool(name: str) -> Path:
+    """A launcher installed into this virtual environment by a wheel (temporal, ray, flink ...)."""
+    candidate = VENV_BIN / name
+    if candidate.exists():
+        return candidate
+    found = shutil.which(name)
+    if found is None:
+        raise StackError(
+            name,
+            f"the `{name}` program is not installed",
+            "run `./hybrid` once so that it installs the virtual environment (.venv)",
+        )
+    return Path(found)
+
+
+def java_home(settings: Settings, service: str) -> Path:
+    """JAVA_HOME, or the installation of the `java` on PATH. Java 17+ is required."""
+    configured = settings.java_home
+    if configured:
+        java = Path(configured) / "bin" / "java"
+        if not java.exists():
+            raise StackError(
+                service,
+                f"JAVA_HOME={configured} has no bin/java",
+                "point JAVA_HOME at a Java 17+ installation or unset it "
+                "(Debian: apt-get install openjdk-17-jre-headless)",
+            )
+    else:
+        found = shutil.which("java")
+        if found is None:
+            raise StackError(
+                service,
+                "Java is not installed (no `java` on PATH and JAVA_HOME unset)",
+                "install Java 17+ (Debian: apt-get install openjdk-17-jre-headless) "
+                "or set JAVA_HOME",
+            )
+        java = Path(found).resolve()
+    version = subprocess.run([str(java), "-version"], capture_output=True, text=True).stderr
+    major = _java_major(version)
+    if major is not None and major < 17:
+        raise StackError(
+            service,
+            f"Java {major} found at {java}; Java 17 or newer is required",
+            "install Java 17+ (Debian: apt-get install openjdk-17-jre-headless) and set JAVA_HOME",
+        )
+    return java.parent.parent
+
+
+def _java_major(version_output: str) -> int | None:
+    for token in version_output.replace('"', " ").split():
+        head = token.split(".")[0]
+        if head.isdigit() and "." in token:
+            major = int(head)
+            return int(token.split(".")[1]) if major == 1 else major
+    return None
+
+
+def postgres_bin_dir(service: str) -> Path:
+    """Debian's PostgreSQL server binaries, installed with apt when absent and we are root."""
+    found = _find_postgres()
+    if found is not None:
+        return found
+    if os.geteuid() != 0:
+        raise StackError(
+            service,
+            "the PostgreSQL server is not installed (no initdb/postgres found)",
+            "install it with `sudo apt-get install -y postgresql`, then run again",
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
+    ):
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise StackError(
+                service,
+                f"`{' '.join(command)}` failed: {done.stderr.strip()[-400:]}",
+                "install PostgreSQL by hand (apt-get install postgresql) and run again",
+            )
+    found = _find_postgres()
+    if found is None:
+        raise StackError(
+            service,
+            "PostgreSQL installed but its binaries were not found",
+            "check /usr/lib/postgresql/*/bin",
+        )
+    return found
+
+
+def _find_postgres() -> Path | None:
+    def major(binary: Path) -> int:
+        version = binary.parent.parent.name
+        return int(version) if version.isdigit() else 0
+
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=major)
+    if debian:
+        return debian[-1].parent
+    on_path = shutil.which("postgres")
+    return Path(on_path).resolve().parent if on_path else None
+
+
+def unprivileged_account(service: str, name: str) -> str | None:
+    """The account to run a service as: `name` when we are root, nobody else otherwise."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(name)
+    except KeyError as exc:
+        raise StackError(
+            service,
+            f"running as root but the unprivileged account `{name}` does not exist",
+            f"create it (useradd --system {name}) or run the stack as a normal user",
+        ) from exc
+    return name
+
+
+def jvm_modules() -> list[str]:
+    """The modules of the JVM manifest (infra/jvm/pom.xml), in its order."""
+    root = ElementTree.parse(JVM_MANIFEST / "pom.xml").getroot()
+    return [module.text or "" for module in root.iterfind("pom:modules/pom:module", POM)]
+
+
+def resolved_stamp(settings: Settings, module: str) -> Path:
+    """The file that says a module's jars are in place for the manifest as it is now: named
+    after a digest of the parent and module poms, so that any change to them re-resolves."""
+    poms = [JVM_MANIFEST / "pom.xml", JVM_MANIFEST / module / "pom.xml"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in poms)).hexdigest()[:16]
+    return settings.stack_dir / "jars" / module / f".resolved-{digest}"
+
+
+def maven_jars(settings: Settings, module: str) -> Path:
+    """The jars of one module of infra/jvm, resolved by Maven into the stack directory.
+
+    Re-resolved only when the manifest changes; Maven's own cache makes that cheap. The project
+    image runs this at build time (`hybrid stack jars`), so its containers never need Maven."""
+    stamp = resolved_stamp(settings, module)
+    target = stamp.parent
+    if stamp.exists():
+        return target
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError(
+            f"jars:{module}",
+            "Maven (`mvn`) is not installed",
+            "install it (Debian: apt-get install maven) and run again",
+        )
+    java_home(settings, f"jars:{module}")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    done = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(JVM_MANIFEST / module / "pom.xml"),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={target}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise StackError(
+            f"jars:{module}",
+            "Maven could not resolve the jars of infra/jvm/" + module,
+            "check network access to Maven Central; Maven said:\n" + done.stdout[-1500:],
+        )
+    stamp.touch()
+    return target

@@ -1,0 +1,175 @@
+"""The feature ETL's two halves outside Spark: planning a run's offset ranges in PostgreSQL, and
+running `jobs/spark/features.py` with spark-submit and recording what it committed."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode, urlsplit
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+
+from core.engines.lifecycle import failure_excerpt, summary_line
+from core.engines.spark import SparkApplication, spark_submit_command
+from core.settings import PROJECT_ROOT, Settings
+from domain.pipeline.etl_models import EtlPlan, EtlResult, PartitionRange
+
+FEATURES_JOB = PROJECT_ROOT / "jobs" / "spark" / "features.py"
+
+
+class EtlRunUnfinished(RuntimeError):
+    """Another run of the topic was planned and has not succeeded: it must be finished first."""
+
+
+class EtlJobFailed(RuntimeError):
+    pass
+
+
+def plan_run(
+    settings: Settings, topic: str, run_id: str, adopt_unfinished: bool = False
+) -> EtlPlan:
+    """The run's ranges: recorded ones when the run exists; otherwise from where the topic's last
+    succeeded run ended (or the earliest offset) to the current end of each partition.
+
+    An unfinished earlier run of the topic blocks new runs, unless `adopt_unfinished`: then that
+    run's plan is returned, so that a pipeline finishes what a failed one left."""
+    with psycopg.connect(settings.postgres_dsn) as conn, conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtextextended('etl:' || %s, 0))", (topic,))
+        existing = conn.execute("select topic from etl_runs where run_id = %s", (run_id,))
+        row = existing.fetchone()
+        if row is not None:
+            if row[0] != topic:
+                raise ValueError(f"ETL run {run_id} reads topic {row[0]}, not {topic}")
+            return _load_plan(conn, run_id, topic)
+        unfinished = conn.execute(
+            "select run_id from etl_runs where topic = %s and status = 'PLANNED'", (topic,)
+        ).fetchone()
+        if unfinished and adopt_unfinished:
+            return _load_plan(conn, unfinished[0], topic)
+        if unfinished:
+            raise EtlRunUnfinished(
+                f"ETL run {unfinished[0]} of topic {topic} has not succeeded; finish it first"
+                f" (`./hybrid etl run --run-id {unfinished[0]}`)"
+            )
+        done = dict(
+            conn.execute(
+                "select o.partition, max(o.end_offset) from etl_run_offsets o"
+                " join etl_runs r using (run_id) where r.topic = %s and r.status = 'SUCCEEDED'"
+                " group by o.partition",
+                (topic,),
+            ).fetchall()
+        )
+        ranges = [
+            PartitionRange(partition=p, start_offset=max(done.get(p, low), low), end_offset=high)
+            for p, (low, high) in sorted(_watermarks(settings, topic).items())
+        ]
+        conn.execute("insert into etl_runs (run_id, topic) values (%s, %s)", (run_id, topic))
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "insert into etl_run_offsets (run_id, partition, start_offset, end_offset)"
+                " values (%s, %s, %s, %s)",
+                [(run_id, r.partition, r.start_offset, r.end_offset) for r in ranges],
+            )
+        return _load_plan(conn, run_id, topic)
+
+
+def _load_plan(conn: psycopg.Connection, run_id: str, topic: str) -> EtlPlan:
+    ranges = conn.execute(
+        "select partition, start_offset, end_offset from etl_run_offsets where run_id = %s"
+        " order by partition",
+        (run_id,),
+    ).fetchall()
+    history = conn.execute(
+        "select run_id from etl_runs where topic = %s and status = 'SUCCEEDED'"
+        " and planned_at < (select planned_at from etl_runs where run_id = %s) order by planned_at",
+        (topic, run_id),
+    ).fetchall()
+    return EtlPlan(
+        run_id=run_id,
+        topic=topic,
+        ranges=[PartitionRange(partition=p, start_offset=s, end_offset=e) for p, s, e in ranges],
+        history_runs=[r for (r,) in history],
+    )
+
+
+def _watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "etl-planner"}
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            raise ValueError(f"Kafka topic {topic}: {metadata.error.str()}")
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            for p in metadata.partitions
+        }
+    finally:
+        consumer.close()
+
+
+def jdbc_url(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    query = urlencode({"user": parts.username or "", "password": parts.password or ""})
+    return f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}?{query}"
+
+
+def spark_arguments(settings: Settings, plan: EtlPlan) -> list[str]:
+    return [
+        "--bootstrap-servers",
+        settings.kafka_bootstrap_servers,
+        "--topic",
+        plan.topic,
+        "--run-id",
+        plan.run_id,
+        "--offsets",
+        json.dumps({str(r.partition): [r.start_offset, r.end_offset] for r in plan.ranges}),
+        "--history-runs",
+        ",".join(plan.history_runs),
+        "--lake-dir",
+        str(settings.lake_dir),
+        "--jdbc-url",
+        jdbc_url(settings.postgres_dsn),
+    ]
+
+
+def features_application(settings: Settings, plan: EtlPlan) -> SparkApplication:
+    return SparkApplication(
+        settings,
+        plan.submission_id,
+        spark_submit_command(
+            settings, FEATURES_JOB, spark_arguments(settings, plan), plan.submission_id
+        ),
+    )
+
+
+def record_success(settings: Settings, plan: EtlPlan, summary: str) -> EtlResult:
+    """Mark the run succeeded with the manifest the job committed (its summary line)."""
+    result = EtlResult.model_validate_json(summary)
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        conn.execute(
+            "update etl_runs set status = 'SUCCEEDED', output_path = %s, rows_written = %s,"
+            " finished_at = coalesce(finished_at, now()) where run_id = %s",
+            (result.output, result.rows, plan.run_id),
+        )
+    return result
+
+
+def run_features_job(settings: Settings, plan: EtlPlan, timeout_s: float = 1800) -> EtlResult:
+    """Run (or attach to) the run's Spark application and wait for it: the command-line path.
+    Workflows supervise the same application from an activity instead."""
+    application = features_application(settings, plan)
+    application.start_or_attach()
+    deadline = time.monotonic() + timeout_s
+    while (state := application.poll()) == "RUNNING":
+        if time.monotonic() > deadline:
+            application.stop()
+            raise EtlJobFailed(f"feature ETL run {plan.run_id} timed out after {timeout_s} s")
+        time.sleep(1)
+    if state != "SUCCEEDED":
+        raise EtlJobFailed(
+            f"feature ETL run {plan.run_id} {state.lower()} (log in {application.directory}):\n"
+            f"{failure_excerpt(application.logs())}"
+        )
+    return record_success(settings, plan, summary_line(application.logs()))

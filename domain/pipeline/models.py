@@ -1,0 +1,112 @@
+"""The model pipeline's boundary types: training requests and results, registry entries, alias
+changes, and the pipeline's own input and outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.pipeline.etl_models import EtlResult
+
+Alias = Literal["champion", "challenger", "previous"]
+
+
+class HoldoutMetrics(BaseModel):
+    pr_auc: float
+    precision: float
+    recall: float
+    precision_at_budget: float
+    recall_at_budget: float
+    alert_budget: float
+    rows: int
+    positives: int
+
+
+MODEL_NAME = Field(
+    default="card-fraud", pattern=r"^[A-Za-z0-9_.-]+$", description="the registry's model name"
+)
+
+
+class ModelVersion(BaseModel):
+    version_id: str
+    model_name: str
+    artifact_path: str
+    metrics: HoldoutMetrics
+    etl_run_ids: list[str]
+    code_version: str
+    training_job: str
+
+
+class TrainingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trials: int = Field(default=4, ge=1, le=8, description="hyperparameter candidates")
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    alert_budget: float = Field(default=0.02, gt=0, le=1, description="share of txns alerted")
+
+
+class TrainingRequest(BaseModel):
+    version_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model_name: str = MODEL_NAME
+    topic: str
+    etl_run_ids: list[str] = Field(min_length=1)
+    champion: ModelVersion | None = None
+    settings: TrainingSettings = TrainingSettings()
+
+    @property
+    def submission_id(self) -> str:
+        """The version's Ray job: one version, one job, however often asked for."""
+        return f"train-{self.version_id}"
+
+
+class TrainingResult(BaseModel):
+    version_id: str
+    artifact: str
+    metrics: HoldoutMetrics
+    champion_metrics: HoldoutMetrics | None = None
+    baseline_pr_auc: float
+    best_params: dict[str, float | int]
+    holdout_start: datetime
+    training_seconds: float
+
+
+class AliasRef(BaseModel):
+    model_name: str
+    alias: Alias
+
+
+class AliasChange(BaseModel):
+    change_id: str
+    model_name: str
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+class PipelineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str = Field(default="transactions", description="the Kafka topic of transactions")
+    model_name: str = MODEL_NAME
+    promotion_margin: float = Field(
+        default=0.005, ge=-1, le=1, description="PR-AUC the challenger must gain to be promoted"
+    )
+    smoke_min_pr_auc: float = Field(
+        default=0.5, ge=0, le=1.01, description="the new champion's least PR-AUC on the holdout"
+    )
+    training: TrainingSettings = TrainingSettings()
+
+
+class PipelineDecision(StrEnum):
+    PROMOTED = "PROMOTED"
+    KEPT_CHAMPION = "KEPT_CHAMPION"
+
+
+class PipelineResult(BaseModel):
+    etl: EtlResult
+    training: TrainingResult
+    decision: PipelineDecision
+    champion: str
+    reason: str

@@ -1,0 +1,83 @@
+"""Scoring with registered models: an artifact is loaded once per version and kept."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(version_id: str, artifact_path: str) -> dict[str, Any]:
+    """The artifact ({model, features, version_id}); versions are immutable, so caching by
+    version id is safe."""
+    artifact = joblib.load(artifact_path)
+    if artifact.get("version_id") != version_id:
+        raise ValueError(f"{artifact_path} holds {artifact.get('version_id')}, not {version_id}")
+    return artifact
+
+
+def fraud_scores(artifact: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    columns = artifact["features"]
+    return artifact["model"].predict_proba(features[columns].astype("float64").fillna(0.0))[:, 1]
+
+
+def feature_rows(outputs: list[str], since: datetime) -> pd.DataFrame:
+    """The feature rows at or after `since` in the given committed ETL outputs."""
+    dataset = ds.dataset(
+        [ds.dataset(path, format="parquet", partitioning="hive") for path in outputs]
+    )
+    return dataset.to_table(filter=ds.field("ts") >= pd.Timestamp(since)).to_pandas()
+
+
+@dataclass(frozen=True)
+class CardHistory:
+    """A card's earlier orders as the features need them: counts, sums and extremes over the
+    windows before the order, the countries of the last 24 hours, the mean and the latest of all
+    of them (activities.orders.order.CARD_HISTORY computes them in the database)."""
+
+    count_5m: int
+    count_1h: int
+    sum_1h: float
+    count_24h: int
+    sum_24h: float
+    sum_squares_24h: float
+    max_24h: float | None
+    countries_24h: list[str]
+    mean_total: float | None
+    previous_at: datetime | None
+
+
+def order_features(
+    amount: float, country: str, now: datetime, history: CardHistory, cep_alerts_24h: int
+) -> pd.DataFrame:
+    """The model's features for an order, defined as the ETL defines them for a card
+    transaction (jobs/spark/features.py): the windows hold the card's earlier orders and this
+    one. The shop is one merchant."""
+    count_24h = history.count_24h + 1
+    mean_24h = (history.sum_24h + amount) / count_24h
+    variance_24h = (history.sum_squares_24h + amount * amount) / count_24h - mean_24h**2
+    row = {
+        "amount": amount,
+        "txn_count_5m": history.count_5m + 1,
+        "txn_count_1h": history.count_1h + 1,
+        "txn_count_24h": count_24h,
+        "amount_sum_1h": history.sum_1h + amount,
+        "amount_avg_24h": mean_24h,
+        "amount_max_24h": max(history.max_24h or amount, amount),
+        "amount_std_24h": float(np.sqrt(max(variance_24h, 0.0))),
+        "distinct_countries_24h": len(set(history.countries_24h) | {country}),
+        "distinct_merchants_24h": 1,
+        "seconds_since_prev": (
+            (now - history.previous_at).total_seconds() if history.previous_at else -1.0
+        ),
+        "amount_vs_history": amount / history.mean_total if history.mean_total else 1.0,
+        "cep_alerts_24h": cep_alerts_24h,
+    }
+    return pd.DataFrame([row])

@@ -1,0 +1,235 @@
+"""The streaming benchmark: Kafka -> Flink CEP -> alerts, against a pass-through job on the same
+topic, then detection latency at half the measured rate, with precision and recall.
+
+1. A seeded stream is preloaded into a fresh topic (the generator runs ahead of the clock).
+2. The pass-through job (a byte-for-byte copy to another topic) and the CEP job each read the
+   whole topic as a bounded job (`--bounded`: they stop at the end offsets seen at start), one
+   after the other. Each rate is the topic's records over the job's own run time on the
+   cluster, from its first task starting to the job finishing, as Flink's REST API reports it.
+   The CEP job runs with its production settings (checkpoints every 10 s included). Both jobs
+   first run once, unmeasured, over a topic a tenth of the size, to warm the TaskManager's JIT.
+3. A real-time stream at half the CEP rate (capped by what the generator can send) goes through
+   the CEP job and the alert router; latency is event time of the match's last event -> alert
+   row in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from core.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
+from core.settings import PROJECT_ROOT, Settings
+from domain.fraud.evaluation import Evaluation, evaluate
+from domain.fraud.generator import produce
+
+log = logging.getLogger("bench.stream")
+
+GENERATOR_REALTIME_CAP = 1500.0  # events/s the Python generator sustains on the wall clock
+
+
+@dataclass
+class StreamReport:
+    events: int
+    passthrough_rate: float
+    cep_rate: float
+    latency_rate: float
+    latency: Evaluation
+
+    def lines(self) -> list[str]:
+        return [
+            f"preloaded {self.events} records (4 partitions)",
+            f"pass-through job: {self.passthrough_rate:,.0f} records/s",
+            f"CEP job:          {self.cep_rate:,.0f} records/s"
+            f"  (ratio {self.cep_rate / self.passthrough_rate:.2f}, goal >= 0.7)",
+            f"real-time stream at {self.latency_rate:,.0f} events/s through CEP and the router:",
+            *self.latency.lines(),
+        ]
+
+
+def create_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
+    """A fresh topic with a random suffix, for one benchmark or test run."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    return name
+
+
+def _end_offsets(settings: Settings, topic: str) -> int:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "bench-offsets"}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        )
+    finally:
+        consumer.close()
+
+
+def _bounded_rate(rest: FlinkRest, job_id: str, records: int, timeout_s: float = 1800) -> float:
+    """Records/s of a bounded job, from its first task starting to the job finishing."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = rest.job(job_id)
+        if job["state"] == "FINISHED":
+            started = min(vertex["start-time"] for vertex in job["vertices"])
+            return records / ((job["end-time"] - started) / 1000)
+        if job["state"] in TERMINAL_STATES:
+            raise RuntimeError(f"benchmark job {job['name']} ended {job['state']}")
+        source = job["vertices"][0]
+        log.info(
+            "%s: %s, %s of %s records read",
+            job["name"],
+            job["state"],
+            f"{source['metrics'].get('read-records', 0):,}",
+            f"{records:,}",
+        )
+        time.sleep(5)
+    rest.cancel(job_id)
+    raise TimeoutError(f"benchmark job {job_id} did not finish in {timeout_s:g} s")
+
+
+def _cep_arguments(settings: Settings, name: str, source: str, mode: str) -> list[str]:
+    return [
+        "--bootstrap-servers",
+        settings.kafka_bootstrap_servers,
+        "--job-name",
+        name,
+        "--source-topic",
+        source,
+        "--alerts-topic",
+        settings.alerts_topic,
+        "--dead-letter-topic",
+        create_topic(settings, "bench-dlq", 1),
+        "--startup-mode",
+        mode,
+        *(["--bounded"] if mode == "earliest-offset" else []),
+    ]
+
+
+def _preload(settings: Settings, events: int, seed: int) -> tuple[str, int]:
+    """A fresh topic holding a seeded stream; returns the topic and its record count."""
+    source = create_topic(settings, "bench-tx", 4)
+    produce(
+        settings.kafka_bootstrap_servers,
+        source,
+        settings.postgres_dsn,
+        run_id=f"b{uuid.uuid4().hex[:5]}",
+        seed=seed,
+        rate=1000,
+        duration_s=events / 1000,
+        fraud_share=0.005,
+        malformed_share=0.001,
+        realtime=False,
+    )
+    return source, _end_offsets(settings, source)
+
+
+def _bounded_rates(settings: Settings, source: str, records: int) -> tuple[float, float]:
+    """The pass-through job's and then the CEP job's rate over the whole topic."""
+    rest = FlinkRest(settings)
+    copy = create_topic(settings, "bench-copy", 4)
+    copy_job = submit_python_job(
+        settings,
+        PROJECT_ROOT / "jobs" / "flink" / "copy_topic.py",
+        [
+            "--bootstrap-servers",
+            settings.kafka_bootstrap_servers,
+            "--source-topic",
+            source,
+            "--sink-topic",
+            copy,
+            "--job-name",
+            f"bench-copy-{copy}",
+            "--bounded",
+        ],
+    )
+    passthrough = _bounded_rate(rest, copy_job, records)
+    cep_job = submit_python_job(
+        settings,
+        PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py",
+        _cep_arguments(settings, f"bench-cep-{source}", source, "earliest-offset"),
+    )
+    return passthrough, _bounded_rate(rest, cep_job, records)
+
+
+async def run_stream_benchmark(settings: Settings, events: int, latency_s: float) -> StreamReport:
+    rest = FlinkRest(settings)
+    # Both jobs first run once over a small topic: the TaskManager's JIT compiler warms up on
+    # the same code (a cold first job measured at half its warm rate).
+    warm_up, warm_up_records = await asyncio.to_thread(_preload, settings, events // 10, 2)
+    await asyncio.to_thread(_bounded_rates, settings, warm_up, warm_up_records)
+    source, total = await asyncio.to_thread(_preload, settings, events, 3)
+    passthrough, cep = await asyncio.to_thread(_bounded_rates, settings, source, total)
+
+    latency_rate = min(cep / 2, GENERATOR_REALTIME_CAP)
+    live = create_topic(settings, "bench-live", 4)
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli.main",
+        "worker",
+        env={
+            **os.environ,
+            "HYBRID_FRAUD_TASK_QUEUE": f"bench-{live}",
+            "HYBRID_METRICS_BIND_ADDRESS": "",
+        },
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    live_job = await asyncio.to_thread(
+        submit_python_job,
+        settings,
+        PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py",
+        _cep_arguments(settings, f"bench-live-{live}", live, "latest-offset"),
+    )
+    try:
+        router = await _start_router(settings, f"bench-{live}")
+        await asyncio.sleep(5)  # the job's source is assigned its partitions
+        run_id = f"l{uuid.uuid4().hex[:5]}"
+        await asyncio.to_thread(
+            produce,
+            settings.kafka_bootstrap_servers,
+            live,
+            settings.postgres_dsn,
+            run_id=run_id,
+            seed=5,
+            rate=latency_rate,
+            duration_s=latency_s,
+            fraud_share=0.002,
+            malformed_share=0.0,
+            realtime=True,
+        )
+        for _ in range(60):
+            result = evaluate(settings.postgres_dsn, run_id)
+            if result.overall.recall >= 0.99:
+                break
+            await asyncio.sleep(1)
+        await router.cancel()
+    finally:
+        rest.cancel(live_job)
+        os.killpg(worker.pid, signal.SIGTERM)
+        await worker.wait()
+    return StreamReport(total, passthrough, cep, latency_rate, result)
+
+
+async def _start_router(settings: Settings, queue: str):
+    from core.temporal import connect
+    from workflows.fraud.alert_router import AlertRouterWorkflow
+
+    client = await connect(settings)
+    group = f"router-{queue}"
+    return await client.start_workflow(AlertRouterWorkflow.run, group, id=group, task_queue=queue)

@@ -1,0 +1,24 @@
+"""NoopSagaWorkflow: the benchmark's baseline. The same shape as an approved order saga (the same
+number of sequential activities with the same options) but every activity does nothing, so the
+difference to the real saga is the cost of its business logic and PostgreSQL."""
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from workflows.orders.order_saga import STEP_TIMEOUTS
+
+
+@activity.defn
+async def noop_step(step: int) -> int:
+    return step
+
+
+@workflow.defn(failure_exception_types=[ValidationError])
+class NoopSagaWorkflow:
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        for step in range(steps):
+            await workflow.execute_activity(noop_step, step, **STEP_TIMEOUTS)
+        return steps

@@ -1,0 +1,45 @@
+"""FeatureEtlWorkflow: one feature ETL run, as a child of the feature pipeline.
+
+plan the run: the Kafka offsets it reads, recorded in PostgreSQL (or the unfinished run a
+    failed pipeline left, which is finished first)
+run the Spark application under the run's submission id: a retried activity or a restarted
+    worker attaches to the running application instead of starting a second one
+cancelled: the application is stopped, even when the worker that supervised it is gone
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from workflows.pipeline.engine_jobs import run_engine_job
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from activities.pipeline.engine_jobs import StopEngineJob
+    from activities.pipeline.feature_etl import FeatureEtlActivities
+    from domain.pipeline.etl_models import EtlResult, EtlRunRequest
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
+
+
+@workflow.defn(failure_exception_types=[ValidationError])
+class FeatureEtlWorkflow:
+    @workflow.run
+    async def run(self, request: EtlRunRequest) -> EtlResult:
+        plan = await workflow.execute_activity_method(
+            FeatureEtlActivities.plan_etl_run,
+            request,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+        )
+        workflow.logger.info("ETL run %s reads %d records", plan.run_id, plan.records)
+        return await run_engine_job(
+            FeatureEtlActivities.run_etl_job,
+            plan,
+            StopEngineJob(engine="spark", submission_id=plan.submission_id),
+            attempts=3,
+        )
