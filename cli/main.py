@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.db.connections import connect
 from core.settings import PROJECT_ROOT, Settings, get_settings
 from stack.base import StackError
 
@@ -118,7 +119,7 @@ def stack_topics() -> None:
 
     `stack up` does this once its broker is healthy; this is for a broker it did not start,
     such as the compose file's."""
-    from stack.services import ensure_topics
+    from core.kafka import ensure_topics
 
     settings = get_settings()
     ensure_topics(settings)
@@ -464,10 +465,9 @@ def pipeline_run(
 @pipeline_app.command("models")
 def pipeline_models() -> None:
     """The registry: versions of the fraud model, their holdout metrics and aliases."""
-    import psycopg
 
     settings = get_settings()
-    with psycopg.connect(settings.postgres_dsn) as conn:
+    with connect(settings.postgres_dsn) as conn:
         rows = conn.execute(
             "select v.version_id, round((v.metrics->>'pr_auc')::numeric, 4),"
             " round((v.metrics->>'precision_at_budget')::numeric, 4),"

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 
 from pythonjsonlogger.json import JsonFormatter
+from temporalio.client import Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Interceptor
 
+from core.errors import InvalidInput
 from core.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -49,10 +50,11 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
             )
         )
     except ValueError as exc:
-        raise RuntimeError(
+        raise InvalidInput(
             f"the worker cannot serve metrics on {settings.metrics_bind_address} ({exc}): is "
-            "another worker running? Set HYBRID_METRICS_BIND_ADDRESS to a free host:port, or "
-            "to an empty value to turn metrics off"
+            "another worker running?",
+            "set HYBRID_METRICS_BIND_ADDRESS to a free host:port, or to an empty value to turn "
+            "metrics off",
         ) from exc
 
 
@@ -63,9 +65,14 @@ def tracing_interceptors(settings: Settings) -> list[Interceptor]:
     from opentelemetry import trace
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SpanExporter,
+    )
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
+    exporter: SpanExporter
     if settings.otel_exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -1,4 +1,7 @@
-"""Connecting to Temporal with the project's data converter."""
+"""Connecting to Temporal with the project's data converter (pydantic): the one way every
+process (worker, CLI, demo, tests) gets a client."""
+
+from __future__ import annotations
 
 from collections.abc import Sequence
 
@@ -7,10 +10,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
+from core.errors import ServiceUnavailable
 from core.settings import Settings
 
 
-class TemporalUnavailable(RuntimeError):
+class TemporalUnavailable(ServiceUnavailable):
     pass
 
 
@@ -29,6 +33,6 @@ async def connect(
         )
     except (RuntimeError, RPCError) as exc:
         raise TemporalUnavailable(
-            f"Temporal is not reachable at {settings.temporal_address} ({exc}): start the local "
-            "stack with `./hybrid stack up` or set HYBRID_TEMPORAL_ADDRESS"
+            f"Temporal is not reachable at {settings.temporal_address} ({exc})",
+            "start the local stack with `./hybrid stack up` or set HYBRID_TEMPORAL_ADDRESS",
         ) from exc

@@ -1,4 +1,9 @@
-"""Finding what the stack runs: Java, PostgreSQL, the venv's engine launchers, Maven jars."""
+"""The programs the system runs and where to find them: the venv's launchers (temporal, ray,
+spark-submit ...), Java, PostgreSQL's server, and the JVM jars that Maven resolves from infra/jvm.
+
+The local stack starts services with them and the engine clients submit jobs with them. A missing
+program is a MissingPrerequisite that says how to install it. Everything here may block (it runs
+`java -version`, `apt-get`, Maven): from async code, call it in a thread."""
 
 from __future__ import annotations
 
@@ -11,12 +16,13 @@ import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
+from core.errors import MissingPrerequisite
 from core.settings import PROJECT_ROOT, Settings
-from stack.base import StackError
 
 VENV_BIN = Path(sys.executable).parent
 JVM_MANIFEST = PROJECT_ROOT / "infra" / "jvm"
 POM = {"pom": "http://maven.apache.org/POM/4.0.0"}
+INSTALL_JAVA = "install Java 17+ (Debian: apt-get install openjdk-17-jre-headless)"
 
 
 def venv_tool(name: str) -> Path:
@@ -26,43 +32,42 @@ def venv_tool(name: str) -> Path:
         return candidate
     found = shutil.which(name)
     if found is None:
-        raise StackError(
-            name,
+        raise MissingPrerequisite(
             f"the `{name}` program is not installed",
             "run `./hybrid` once so that it installs the virtual environment (.venv)",
+            subject=name,
         )
     return Path(found)
 
 
-def java_home(settings: Settings, service: str) -> Path:
-    """JAVA_HOME, or the installation of the `java` on PATH. Java 17+ is required."""
+def java_home(settings: Settings, user: str) -> Path:
+    """JAVA_HOME, or the installation of the `java` on PATH, for `user` (the service or job
+    that needs it). Java 17+ is required."""
     configured = settings.java_home
     if configured:
         java = Path(configured) / "bin" / "java"
         if not java.exists():
-            raise StackError(
-                service,
+            raise MissingPrerequisite(
                 f"JAVA_HOME={configured} has no bin/java",
-                "point JAVA_HOME at a Java 17+ installation or unset it "
-                "(Debian: apt-get install openjdk-17-jre-headless)",
+                f"point JAVA_HOME at a Java 17+ installation or unset it ({INSTALL_JAVA})",
+                subject=user,
             )
     else:
         found = shutil.which("java")
         if found is None:
-            raise StackError(
-                service,
+            raise MissingPrerequisite(
                 "Java is not installed (no `java` on PATH and JAVA_HOME unset)",
-                "install Java 17+ (Debian: apt-get install openjdk-17-jre-headless) "
-                "or set JAVA_HOME",
+                f"{INSTALL_JAVA} or set JAVA_HOME",
+                subject=user,
             )
         java = Path(found).resolve()
     version = subprocess.run([str(java), "-version"], capture_output=True, text=True).stderr
     major = _java_major(version)
     if major is not None and major < 17:
-        raise StackError(
-            service,
+        raise MissingPrerequisite(
             f"Java {major} found at {java}; Java 17 or newer is required",
-            "install Java 17+ (Debian: apt-get install openjdk-17-jre-headless) and set JAVA_HOME",
+            f"{INSTALL_JAVA} and set JAVA_HOME",
+            subject=user,
         )
     return java.parent.parent
 
@@ -76,16 +81,16 @@ def _java_major(version_output: str) -> int | None:
     return None
 
 
-def postgres_bin_dir(service: str) -> Path:
+def postgres_bin_dir(user: str) -> Path:
     """Debian's PostgreSQL server binaries, installed with apt when absent and we are root."""
     found = _find_postgres()
     if found is not None:
         return found
     if os.geteuid() != 0:
-        raise StackError(
-            service,
+        raise MissingPrerequisite(
             "the PostgreSQL server is not installed (no initdb/postgres found)",
             "install it with `sudo apt-get install -y postgresql`, then run again",
+            subject=user,
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (
@@ -94,17 +99,17 @@ def postgres_bin_dir(service: str) -> Path:
     ):
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            raise StackError(
-                service,
+            raise MissingPrerequisite(
                 f"`{' '.join(command)}` failed: {done.stderr.strip()[-400:]}",
                 "install PostgreSQL by hand (apt-get install postgresql) and run again",
+                subject=user,
             )
     found = _find_postgres()
     if found is None:
-        raise StackError(
-            service,
+        raise MissingPrerequisite(
             "PostgreSQL installed but its binaries were not found",
             "check /usr/lib/postgresql/*/bin",
+            subject=user,
         )
     return found
 
@@ -121,17 +126,17 @@ def _find_postgres() -> Path | None:
     return Path(on_path).resolve().parent if on_path else None
 
 
-def unprivileged_account(service: str, name: str) -> str | None:
+def unprivileged_account(user: str, name: str) -> str | None:
     """The account to run a service as: `name` when we are root, nobody else otherwise."""
     if os.geteuid() != 0:
         return None
     try:
         pwd.getpwnam(name)
     except KeyError as exc:
-        raise StackError(
-            service,
+        raise MissingPrerequisite(
             f"running as root but the unprivileged account `{name}` does not exist",
             f"create it (useradd --system {name}) or run the stack as a normal user",
+            subject=user,
         ) from exc
     return name
 
@@ -159,14 +164,15 @@ def maven_jars(settings: Settings, module: str) -> Path:
     target = stamp.parent
     if stamp.exists():
         return target
+    subject = f"jars:{module}"
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise StackError(
-            f"jars:{module}",
+        raise MissingPrerequisite(
             "Maven (`mvn`) is not installed",
             "install it (Debian: apt-get install maven) and run again",
+            subject=subject,
         )
-    java_home(settings, f"jars:{module}")
+    java_home(settings, subject)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     done = subprocess.run(
@@ -184,10 +190,10 @@ def maven_jars(settings: Settings, module: str) -> Path:
         text=True,
     )
     if done.returncode != 0:
-        raise StackError(
-            f"jars:{module}",
-            "Maven could not resolve the jars of infra/jvm/" + module,
+        raise MissingPrerequisite(
+            f"Maven could not resolve the jars of infra/jvm/{module}",
             "check network access to Maven Central; Maven said:\n" + done.stdout[-1500:],
+            subject=subject,
         )
     stamp.touch()
     return target

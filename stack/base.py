@@ -1,5 +1,5 @@
 """What every service of the local stack has in common: a pid file, a log file, ports, a health
-check, and the one error type the launcher raises."""
+check, and the error the launcher raises when a service cannot be set up or started."""
 
 from __future__ import annotations
 
@@ -15,21 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+import httpx
+
+from core.errors import ActionableError
 from core.settings import Settings
 
 
-class StackError(RuntimeError):
-    """A service could not be set up or started. The message names the service and what to do."""
+class StackError(ActionableError):
+    """A service could not be set up or started: the message names the service, what to do and,
+    when it has one, its log file with the last lines."""
 
     def __init__(self, service: str, problem: str, remedy: str, log_file: Path | None = None):
-        self.service = service
-        message = f"[{service}] {problem}\n  -> {remedy}"
         if log_file is not None:
-            message += f"\n  log: {log_file}"
+            remedy += f"\n  log: {log_file}"
             tail = _tail(log_file)
             if tail:
-                message += "\n  last log lines:\n" + "\n".join(f"    {line}" for line in tail)
-        super().__init__(message)
+                remedy += "\n  last log lines:\n" + "\n".join(f"    {line}" for line in tail)
+        super().__init__(problem, remedy, subject=service)
+        self.service = service
 
 
 def _tail(path: Path, lines: int = 12) -> list[str]:
@@ -81,7 +84,6 @@ class Service:
     name: str
     settings: Settings
     description: str = ""
-    needs_java: bool = False
     run_as: str | None = None  # unprivileged account to run as when we are root
     ports: list[Port] = field(default_factory=list)
 
@@ -235,6 +237,14 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         except OSError as exc:
             return exc.errno == errno.EADDRINUSE
     return False
+
+
+def http_ok(url: str) -> httpx.Response | None:
+    try:
+        response = httpx.get(url, timeout=2.0)
+    except httpx.HTTPError:
+        return None
+    return response if response.status_code == 200 else None
 
 
 def tcp_open(port: int, host: str = "127.0.0.1", timeout_s: float = 1.0) -> bool:

@@ -29,13 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import psycopg
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from client.fraud import start_fraud_workflows
 from client.pipeline import start_pipeline
+from core.db.connections import connect
 from core.settings import Settings
 from core.temporal import connect
 from domain.fraud.evaluation import Evaluation, evaluate
@@ -56,7 +56,7 @@ from domain.orders.models import (
     ShippingAddress,
 )
 from domain.pipeline.models import PipelineRequest, PipelineResult, TrainingSettings
-from stack.services import ensure_topics
+from core.kafka import ensure_topics
 from tools.seed import CUSTOMERS, INVENTORY, seed
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 from workflows.orders.order_saga import OrderSagaWorkflow
@@ -427,7 +427,7 @@ class Demo:
         return result
 
     def model_versions(self) -> list[tuple[str, float, float, str]]:
-        with psycopg.connect(self.settings.postgres_dsn) as conn:
+        with connect(self.settings.postgres_dsn) as conn:
             return conn.execute(
                 "select v.version_id, (v.metrics->>'pr_auc')::float8,"
                 " (v.metrics->>'precision_at_budget')::float8,"
@@ -483,7 +483,7 @@ class Demo:
         raise RuntimeError(f"order {handle.id} was not screened within 30 s")
 
     def model_score(self, order_id: str) -> tuple[str | None, float | None]:
-        with psycopg.connect(self.settings.postgres_dsn) as conn:
+        with connect(self.settings.postgres_dsn) as conn:
             row = conn.execute(
                 "select detail from saga_events where order_id = %s and step = 'screen_order'",
                 (order_id,),

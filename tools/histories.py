@@ -21,7 +21,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from temporalio.client import (
     Client,
     WorkflowFailureError,
@@ -30,6 +29,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 
+from core.db.connections import connect
 from core.settings import PROJECT_ROOT, Settings
 from core.temporal import connect
 from domain.fraud.generator import produce
@@ -216,7 +216,7 @@ BRANCHES = [
 
 def prepare_fixtures(dsn: str) -> None:
     seed(dsn)
-    with psycopg.connect(dsn) as conn:
+    with connect(dsn) as conn:
         conn.execute(
             "insert into inventory (sku, description, unit_price, on_hand) values (%s,"
             " 'always out of stock', 10, 0) on conflict (sku) do nothing",

@@ -2,13 +2,19 @@
 
 from datetime import timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.smoke import SmokeActivities
-    from domain.smoke import SmokeInput, SmokeRecord, SmokeResult
+    from domain.smoke import SmokeInput, SmokeRecord, SmokeResult, SmokeStored
+    from workflows.options import ActivityOptions
+
+
+@activity.defn
+async def record_smoke_run(record: SmokeRecord) -> SmokeStored:
+    """A PostgreSQL round trip, idempotent on the workflow id (activities/smoke.py)."""
+    raise NotImplementedError
 
 
 # Input that fails validation fails the workflow with pydantic's message (naming the field)
@@ -18,9 +24,7 @@ class SmokeWorkflow:
     @workflow.run
     async def run(self, request: SmokeInput) -> SmokeResult:
         workflow_id = workflow.info().workflow_id
-        stored = await workflow.execute_activity_method(
-            SmokeActivities.record_smoke_run,
-            SmokeRecord(workflow_id=workflow_id, message=request.message),
-            start_to_close_timeout=timedelta(seconds=10),
+        stored = await ActivityOptions(start_to_close_timeout=timedelta(seconds=10)).execute(
+            record_smoke_run, SmokeRecord(workflow_id=workflow_id, message=request.message)
         )
         return SmokeResult(workflow_id=workflow_id, echo=request.message, stored=stored)

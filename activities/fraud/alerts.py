@@ -14,26 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import KafkaError, Message
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
+from activities.contract import implements
+from core.kafka import consumer
 from core.settings import Settings
 from domain.fraud.events import FraudAlert
+from domain.fraud.monitor import RouterProgress
 from domain.orders.models import FraudAlertSignal
-
-
-class RouterProgress(BaseModel):
-    alerts: int = 0
-    new_alerts: int = 0
-    signals: int = 0
-    rejected_messages: int = 0
-    last_alert_at: datetime | None = None
+from workflows.fraud import activities as declared
 
 
 class AlertRouterActivities:
@@ -42,40 +37,37 @@ class AlertRouterActivities:
         self.pool = pool
         self.client = client
 
-    @activity.defn
+    @implements(declared.route_alerts)
     async def route_alerts(self, group_id: str) -> RouterProgress:
         """Consume alerts until cancelled, heartbeating its progress every second."""
         details = activity.info().heartbeat_details
         progress = RouterProgress.model_validate(details[0]) if details else RouterProgress()
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
-                "group.id": group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-            }
+        alerts = await asyncio.to_thread(
+            consumer,
+            self.settings,
+            group_id,
+            **{"enable.auto.commit": False, "auto.offset.reset": "earliest"},
         )
-        consumer.subscribe([self.settings.alerts_topic])
+        alerts.subscribe([self.settings.alerts_topic])
         try:
             while True:
-                messages = await asyncio.to_thread(consumer.consume, 500, 0.1)
+                messages = await asyncio.to_thread(alerts.consume, 500, 0.1)
                 for message in messages:
                     await self._handle(message, progress)
                 if messages:
-                    await asyncio.to_thread(consumer.commit, asynchronous=False)
+                    await asyncio.to_thread(alerts.commit, asynchronous=False)
                 activity.heartbeat(progress.model_dump(mode="json"))
         finally:
-            await asyncio.to_thread(consumer.close)
+            await asyncio.to_thread(alerts.close)
 
     async def _handle(self, message: Message, progress: RouterProgress) -> None:
-        if message.error():
-            if message.error().code() != KafkaError._PARTITION_EOF:
-                raise RuntimeError(
-                    f"Kafka error on {self.settings.alerts_topic}: {message.error()}"
-                )
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                raise RuntimeError(f"Kafka error on {self.settings.alerts_topic}: {error}")
             return
         try:
-            alert = FraudAlert.model_validate_json(message.value())
+            alert = FraudAlert.model_validate_json(message.value() or b"")
         except (ValidationError, json.JSONDecodeError):
             activity.logger.warning("unreadable alert at offset %s dropped", message.offset())
             progress.rejected_messages += 1
@@ -129,6 +121,8 @@ class AlertRouterActivities:
                     ),
                 )
                 signalled += 1
-            except RPCError:
-                pass  # the saga finished between the query and the signal
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                # the saga finished between the query and the signal
         return signalled

@@ -1,4 +1,5 @@
-"""The Flink job lifecycle for FraudMonitorWorkflow: submit (or attach), watch, cancel."""
+"""The Flink job lifecycle for FraudMonitorWorkflow: submit (or attach), watch, stop with a
+savepoint, cancel. This module alone turns a CepJobSpec into the CEP job's command line."""
 
 from __future__ import annotations
 
@@ -7,37 +8,67 @@ import time
 
 from temporalio import activity
 
+from activities.contract import implements
 from core.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
 from core.observability import count_job_state
 from core.settings import PROJECT_ROOT, Settings
-from domain.fraud.monitor import CancelJob, JobHandle, JobProgress, StopJob, SubmitJob, WatchJob
+from domain.fraud.monitor import (
+    CancelJob,
+    CepJobSpec,
+    JobHandle,
+    JobProgress,
+    StopJob,
+    SubmitCepJob,
+    WatchJob,
+)
+from workflows.fraud import activities as declared
+
+CEP_JOB = PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py"
+
+
+def cep_job_arguments(settings: Settings, spec: CepJobSpec) -> list[str]:
+    """jobs/flink/fraud_cep.py's command line for the spec: `--field value` for every field
+    that has one (thresholds included), `--bounded` when bounded."""
+    values = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        **spec.model_dump(exclude={"thresholds", "bounded"}, exclude_none=True),
+        **spec.thresholds.model_dump(),
+    }
+    arguments = [
+        part
+        for name, value in values.items()
+        for part in (f"--{name.replace('_', '-')}", str(value))
+    ]
+    return [*arguments, "--bounded"] if spec.bounded else arguments
+
+
+def submit_cep_job(settings: Settings, spec: CepJobSpec, savepoint: str | None = None) -> str:
+    """Submit the CEP job to the session cluster (blocking); returns its Flink job id."""
+    return submit_python_job(settings, CEP_JOB, cep_job_arguments(settings, spec), savepoint)
 
 
 class FlinkJobActivities:
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    @activity.defn
-    async def submit_job(self, request: SubmitJob) -> JobHandle:
+    @implements(declared.submit_job)
+    async def submit_job(self, request: SubmitCepJob) -> JobHandle:
         """Submit the job, unless one of the same (deterministic) name already runs: then attach.
 
         That makes a retried or duplicated submission harmless."""
+        name = request.spec.job_name
         rest = FlinkRest(self.settings)
-        running = await asyncio.to_thread(rest.running_job_named, request.job_name)
+        running = await asyncio.to_thread(rest.running_job_named, name)
         if running is not None:
             activity.logger.info("attaching to running Flink job %s", running["jid"])
-            return JobHandle(job_id=running["jid"], job_name=request.job_name, attached=True)
+            return JobHandle(job_id=running["jid"], job_name=name, attached=True)
         job_id = await asyncio.to_thread(
-            submit_python_job,
-            self.settings,
-            PROJECT_ROOT / request.script,
-            ["--bootstrap-servers", self.settings.kafka_bootstrap_servers, *request.arguments],
-            request.savepoint,
+            submit_cep_job, self.settings, request.spec, request.savepoint
         )
-        activity.logger.info("submitted Flink job %s as %s", request.job_name, job_id)
-        return JobHandle(job_id=job_id, job_name=request.job_name, attached=False)
+        activity.logger.info("submitted Flink job %s as %s", name, job_id)
+        return JobHandle(job_id=job_id, job_name=name, attached=False)
 
-    @activity.defn
+    @implements(declared.watch_job)
     async def watch_job(self, request: WatchJob) -> JobProgress:
         """Heartbeat the job's progress until it ends or the watch period is over."""
         rest = FlinkRest(self.settings)
@@ -68,7 +99,7 @@ class FlinkJobActivities:
             records_out=sum(v.get("metrics", {}).get("write-records", 0) for v in vertices[-1:]),
         )
 
-    @activity.defn
+    @implements(declared.stop_with_savepoint)
     async def stop_with_savepoint(self, request: StopJob) -> str:
         """Stop the job with a savepoint; returns its location. A retry after the job stopped
         finds the savepoint it took."""
@@ -88,7 +119,7 @@ class FlinkJobActivities:
                 return operation["location"]
             await asyncio.sleep(0.5)
 
-    @activity.defn
+    @implements(declared.cancel_job)
     async def cancel_job(self, request: CancelJob) -> str:
         """Cancel the job of that id and any job running under that name; returns the state of
         the last one (CANCELED, or the terminal state it had already reached)."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from psycopg_pool import AsyncConnectionPool
-from temporalio import activity
 
+from activities.contract import implements
 from activities.orders.saga_log import append_event, business_error
 from domain.orders.models import BusinessError, OrderRef, ReservationRequest, StepOutcome
+from workflows.orders import activities as declared
 
 # The order's lines and the stock they hold, in one statement for any number of SKUs.
 RESERVE_LINES = """
@@ -25,7 +26,7 @@ class InventoryActivities:
     def __init__(self, pool: AsyncConnectionPool):
         self.pool = pool
 
-    @activity.defn
+    @implements(declared.reserve_stock)
     async def reserve_stock(self, request: ReservationRequest) -> StepOutcome:
         wanted = {item.sku: item.quantity for item in request.items}
         async with self.pool.connection() as conn, conn.transaction():
@@ -44,7 +45,8 @@ class InventoryActivities:
                         "select status from reservations where order_id = %s", (request.order_id,)
                     )
                 ).fetchone()
-                return StepOutcome(applied=False, detail=f"reservation already {existing[0]}")
+                status = existing[0] if existing else "claimed"
+                return StepOutcome(applied=False, detail=f"reservation already {status}")
             # lock the SKUs in a fixed order so concurrent orders never deadlock
             stock = {
                 sku: (on_hand, reserved, max_per_order)
@@ -80,7 +82,7 @@ class InventoryActivities:
             await append_event(conn, request.order_id, "reserve_stock", "done", items=wanted)
         return StepOutcome(applied=True, detail=f"reserved {sum(wanted.values())} units")
 
-    @activity.defn
+    @implements(declared.release_stock)
     async def release_stock(self, order: OrderRef) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
             existing = await (

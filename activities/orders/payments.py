@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.contract import implements
 from activities.orders.saga_log import append_event, business_error
 from domain.orders.models import BusinessError, PaymentRequest, StepOutcome
 from domain.orders.payment_provider import SimulatedPaymentProvider
+from workflows.orders import activities as declared
 
 
 class PaymentActivities:
@@ -29,7 +30,7 @@ class PaymentActivities:
         ).fetchone()
         return row[0] if row else None
 
-    @activity.defn
+    @implements(declared.authorize_payment)
     async def authorize_payment(self, request: PaymentRequest) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
             status = await self._lock_payment(conn, request.order_id)
@@ -63,7 +64,7 @@ class PaymentActivities:
             raise business_error(BusinessError.CARD_DECLINED, answer.decline_reason or "declined")
         return StepOutcome(applied=True, detail=f"authorized {request.amount} ({answer.reference})")
 
-    @activity.defn
+    @implements(declared.void_payment)
     async def void_payment(self, request: PaymentRequest) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
             status = await self._lock_payment(conn, request.order_id)
@@ -97,7 +98,7 @@ class PaymentActivities:
             detail=f"voided ({reference})" if answer else "nothing was authorized",
         )
 
-    @activity.defn
+    @implements(declared.capture_payment)
     async def capture_payment(self, request: PaymentRequest) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
             status = await self._lock_payment(conn, request.order_id)
@@ -127,7 +128,7 @@ class PaymentActivities:
             raise business_error(BusinessError.CARD_DECLINED, answer.decline_reason or "declined")
         return StepOutcome(applied=True, detail=f"captured {answer.amount} ({answer.reference})")
 
-    @activity.defn
+    @implements(declared.refund_payment)
     async def refund_payment(self, request: PaymentRequest) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
             status = await self._lock_payment(conn, request.order_id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 from psycopg_pool import AsyncConnectionPool
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.contract import implements
 from activities.orders.saga_log import append_event, business_error
 from domain.orders.models import BusinessError, OrderRef, ShipmentRequest, StepOutcome
+from workflows.orders import activities as declared
 
 # A shipment with the carrier of the destination's zone, created once: nothing is inserted when
 # the order has one already (or its cancellation's tombstone) or when no carrier serves the zone.
@@ -26,7 +27,7 @@ class ShippingActivities:
     def __init__(self, pool: AsyncConnectionPool):
         self.pool = pool
 
-    @activity.defn
+    @implements(declared.check_shipping_zone)
     async def check_shipping_zone(self, request: ShipmentRequest) -> StepOutcome:
         """Fail fast, before stock or money is held, when no carrier serves the country."""
         country = request.address.country
@@ -40,7 +41,7 @@ class ShippingActivities:
             raise no_carrier(country)
         return StepOutcome(applied=False, detail=f"{zone[0]} ships to {country}")
 
-    @activity.defn
+    @implements(declared.create_shipment)
     async def create_shipment(self, request: ShipmentRequest) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
             created = await (
@@ -74,7 +75,7 @@ class ShippingActivities:
             )
         return StepOutcome(applied=True, detail=f"{carrier} {tracking}")
 
-    @activity.defn
+    @implements(declared.cancel_shipment)
     async def cancel_shipment(self, order: OrderRef) -> StepOutcome:
         async with self.pool.connection() as conn, conn.transaction():
             existing = await (

@@ -5,23 +5,19 @@ activity is cancelled, and keep its outcome and log in PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
 
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.contract import implements
 from core.engines.lifecycle import EngineJob, failure_excerpt, log_tail, summary_line
 from core.engines.ray_jobs import RayJob
 from core.engines.spark import SparkApplication
 from core.observability import count_job_state
 from core.settings import Settings
-
-
-class StopEngineJob(BaseModel):
-    engine: Literal["spark", "ray"]
-    submission_id: str
+from domain.pipeline.models import StopEngineJob
+from workflows.pipeline import activities as declared
 
 
 async def supervise(job: EngineJob, pool: AsyncConnectionPool, poll_s: float = 2.0) -> str:
@@ -91,7 +87,7 @@ class EngineJobActivities:
         self.settings = settings
         self.pool = pool
 
-    @activity.defn
+    @implements(declared.stop_engine_job)
     async def stop_engine_job(self, request: StopEngineJob) -> None:
         """Stop a job whose supervising activity may have died with its worker: the cleanup a
         cancelled workflow runs so that nothing it started keeps running."""
@@ -99,7 +95,7 @@ class EngineJobActivities:
             RayJob(self.settings, request.submission_id, entrypoint="")
             if request.engine == "ray"
             else SparkApplication(self.settings, request.submission_id, command=[])
-        )
+        )  # neither touches the engine until polled, in a thread
         if await asyncio.to_thread(job.poll) == "RUNNING":
             await asyncio.to_thread(job.stop)
             await _record(self.pool, job, "STOPPED", await asyncio.to_thread(job.logs))

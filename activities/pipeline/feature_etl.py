@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 
 from psycopg_pool import AsyncConnectionPool
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.contract import implements
 from activities.pipeline.engine_jobs import supervise
+from core.errors import InvalidInput
 from core.settings import Settings
 from domain.pipeline.etl import features_application, plan_run, record_success
-from domain.pipeline.etl_models import EtlPlan, EtlResult, EtlRunRequest
+from domain.pipeline.models import EtlPlan, EtlResult, EtlRunRequest
+from workflows.pipeline import activities as declared
 
 
 class FeatureEtlActivities:
@@ -19,7 +21,7 @@ class FeatureEtlActivities:
         self.settings = settings
         self.pool = pool
 
-    @activity.defn
+    @implements(declared.plan_etl_run)
     async def plan_etl_run(self, request: EtlRunRequest) -> EtlPlan:
         """The run's offset ranges, or those of an earlier run that never finished: a pipeline
         completes what a failed one left before reading anything new."""
@@ -27,15 +29,17 @@ class FeatureEtlActivities:
             return await asyncio.to_thread(
                 plan_run, self.settings, request.topic, request.run_id, adopt_unfinished=True
             )
-        except ValueError as exc:  # unknown topic, or a run id used for another topic
+        except InvalidInput as exc:  # unknown topic, or a run id used for another topic
             raise ApplicationError(str(exc), type="InvalidEtlRun", non_retryable=True) from exc
 
-    @activity.defn
+    @implements(declared.run_etl_job)
     async def run_etl_job(self, plan: EtlPlan) -> EtlResult:
-        summary = await supervise(features_application(self.settings, plan), self.pool)
+        # in a thread: the first application of a stack resolves the Spark jars with Maven
+        application = await asyncio.to_thread(features_application, self.settings, plan)
+        summary = await supervise(application, self.pool)
         return await asyncio.to_thread(record_success, self.settings, plan, summary)
 
-    @activity.defn
+    @implements(declared.feature_runs)
     async def feature_runs(self, topic: str) -> list[str]:
         """The topic's committed runs that wrote rows, oldest first: the training data."""
         async with self.pool.connection() as conn:

@@ -4,50 +4,30 @@ smoke check that the champion the registry now names loads and scores as expecte
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 from sklearn.metrics import average_precision_score
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.contract import implements
 from domain.pipeline import registry
 from domain.pipeline.models import (
     AliasChange,
     AliasRef,
     ModelVersion,
-    TrainingRequest,
-    TrainingResult,
+    MoveAliases,
+    RegisterModel,
+    SmokeCheck,
 )
 from domain.pipeline.scoring import feature_rows, fraud_scores, load_model
-
-
-class RegisterModel(BaseModel):
-    request: TrainingRequest
-    result: TrainingResult
-
-
-class MoveAliases(BaseModel):
-    model_name: str
-    change_id: str
-    reason: str
-    updates: dict[str, str]
-
-
-class SmokeCheck(BaseModel):
-    model_name: str
-    expected_champion: str
-    etl_run_ids: list[str]
-    holdout_start: datetime
-    min_pr_auc: float
+from workflows.pipeline import activities as declared
 
 
 class RegistryActivities:
     def __init__(self, pool: AsyncConnectionPool):
         self.pool = pool
 
-    @activity.defn
+    @implements(declared.register_model_version)
     async def register_model_version(self, model: RegisterModel) -> ModelVersion:
         version = ModelVersion(
             version_id=model.result.version_id,
@@ -55,30 +35,30 @@ class RegistryActivities:
             artifact_path=model.result.artifact,
             metrics=model.result.metrics,
             etl_run_ids=model.request.etl_run_ids,
-            code_version=registry.code_version(),
+            code_version=await asyncio.to_thread(registry.code_version),
             training_job=model.request.submission_id,
         )
         async with self.pool.connection() as conn:
             return await registry.register_version(conn, version)
 
-    @activity.defn
+    @implements(declared.model_for_alias)
     async def model_for_alias(self, ref: AliasRef) -> ModelVersion | None:
         async with self.pool.connection() as conn:
             return await registry.version_for_alias(conn, ref.model_name, ref.alias)
 
-    @activity.defn
+    @implements(declared.move_aliases)
     async def move_aliases(self, move: MoveAliases) -> AliasChange:
         async with self.pool.connection() as conn:
             return await registry.move_aliases(
                 conn, move.model_name, move.change_id, move.reason, move.updates
             )
 
-    @activity.defn
+    @implements(declared.roll_back_alias_change)
     async def roll_back_alias_change(self, change_id: str) -> AliasChange | None:
         async with self.pool.connection() as conn:
             return await registry.roll_back(conn, change_id)
 
-    @activity.defn
+    @implements(declared.smoke_check_champion)
     async def smoke_check_champion(self, check: SmokeCheck) -> float:
         """Load the champion through the registry, as the order saga will, and score the
         holdout with it; returns its PR-AUC."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import shlex
 
 from psycopg_pool import AsyncConnectionPool
-from temporalio import activity
 
+from activities.contract import implements
 from activities.pipeline.engine_jobs import supervise
 from core.engines.ray_jobs import RayJob
 from core.settings import Settings
+from domain.pipeline.features import FEATURES
 from domain.pipeline.models import TrainingRequest, TrainingResult
+from workflows.pipeline import activities as declared
 
 
 class TrainingActivities:
@@ -37,12 +39,14 @@ class TrainingActivities:
             str(options.holdout_fraction),
             "--alert-budget",
             str(options.alert_budget),
+            "--features",
+            ",".join(FEATURES),
         ]
         if request.champion is not None:
             arguments += ["--champion-artifact", request.champion.artifact_path]
         return RayJob(self.settings, request.submission_id, shlex.join(arguments))
 
-    @activity.defn
+    @implements(declared.run_training_job)
     async def run_training_job(self, request: TrainingRequest) -> TrainingResult:
         summary = await supervise(self.training_job(request), self.pool)
         return TrainingResult.model_validate_json(summary)

@@ -10,8 +10,8 @@ import hashlib
 import logging
 from pathlib import Path
 
-import psycopg
-
+from core.db.connections import connect
+from core.errors import InvalidInput
 from core.settings import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "infra" / "migrations"
@@ -20,7 +20,7 @@ _LOCK_ID = 7_233_001
 log = logging.getLogger(__name__)
 
 
-class MigrationError(RuntimeError):
+class MigrationError(InvalidInput):
     pass
 
 
@@ -31,7 +31,7 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
 def apply_migrations(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply the migrations not yet applied; returns their versions in order."""
     applied_now: list[str] = []
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with connect(dsn, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", (_LOCK_ID,))
         try:
             conn.execute(
@@ -39,7 +39,9 @@ def apply_migrations(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                 " version text primary key, checksum text not null,"
                 " applied_at timestamptz not null default now())"
             )
-            done = dict(conn.execute("select version, checksum from schema_migrations").fetchall())
+            done: dict[str, str] = dict(
+                conn.execute("select version, checksum from schema_migrations").fetchall()
+            )
             for path in migration_files(directory):
                 version = path.stem
                 sql = path.read_text()
@@ -47,8 +49,8 @@ def apply_migrations(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                 if version in done:
                     if done[version] != checksum:
                         raise MigrationError(
-                            f"migration {path.name} was changed after it was applied; "
-                            "add a new migration file instead of editing an applied one"
+                            f"migration {path.name} was changed after it was applied",
+                            "add a new migration file instead of editing an applied one",
                         )
                     continue
                 with conn.transaction():

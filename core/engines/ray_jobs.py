@@ -16,15 +16,29 @@ from core.engines.lifecycle import JobState
 from core.settings import PROJECT_ROOT, Settings
 
 RAY_JOBS_DIR = PROJECT_ROOT / "jobs" / "ray"
+ENDED: dict[JobStatus, JobState] = {
+    JobStatus.SUCCEEDED: "SUCCEEDED",
+    JobStatus.FAILED: "FAILED",
+    JobStatus.STOPPED: "STOPPED",
+}
 
 
 class RayJob:
     engine = "ray"
 
     def __init__(self, settings: Settings, submission_id: str, entrypoint: str):
+        self.address = settings.ray_address
         self.submission_id = submission_id
         self.entrypoint = entrypoint
-        self.client = JobSubmissionClient(settings.ray_address)
+        self._client: JobSubmissionClient | None = None
+
+    @property
+    def client(self) -> JobSubmissionClient:
+        """Connected on first use: connecting asks the dashboard over HTTP, which blocks (every
+        method here runs in a thread when called from an activity)."""
+        if self._client is None:
+            self._client = JobSubmissionClient(self.address)
+        return self._client
 
     def start_or_attach(self) -> bool:
         """True when it attached to a job that was already submitted."""
@@ -50,14 +64,13 @@ class RayJob:
         status = self.status()
         if status is None:
             return "MISSING"
-        return {
-            JobStatus.SUCCEEDED: "SUCCEEDED",
-            JobStatus.FAILED: "FAILED",
-            JobStatus.STOPPED: "STOPPED",
-        }.get(status, "RUNNING")
+        return ENDED.get(status, "RUNNING")
 
     def logs(self) -> str:
-        return "" if self.status() is None else self.client.get_job_logs(self.submission_id)
+        if self.status() is None:
+            return ""
+        logs: str = self.client.get_job_logs(self.submission_id)
+        return logs
 
     def stop(self, timeout_s: float = 30) -> None:
         """Stop the job and wait until it has: the Jobs API sends SIGTERM, then SIGKILL after a
@@ -71,7 +84,8 @@ class RayJob:
 
     def status(self) -> JobStatus | None:
         try:
-            return self.client.get_job_status(self.submission_id)
+            status: JobStatus = self.client.get_job_status(self.submission_id)
+            return status
         except RuntimeError as exc:
             if "does not exist" in str(exc) or "404" in str(exc):
                 return None

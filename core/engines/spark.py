@@ -50,10 +50,6 @@ def spark_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-# runs "$@" (spark-submit) and writes its exit code where a later worker can read it
-RECORD_EXIT_CODE = '"$@" >stdout 2>stderr; echo $? >exit_code.tmp; mv exit_code.tmp exit_code'
-
-
 class SparkApplication:
     """One spark-submit run under a deterministic submission id, detached from the worker.
 
@@ -69,7 +65,7 @@ class SparkApplication:
         self.submission_id = submission_id
         self.command = command
         self.directory = settings.spark_apps_dir / submission_id
-        self.process: subprocess.Popen | None = None  # when this object started it
+        self.process: subprocess.Popen[bytes] | None = None  # when this object started it
 
     def start_or_attach(self) -> bool:
         """True when it attached to a run that was already started."""
@@ -84,8 +80,9 @@ class SparkApplication:
             self.directory.mkdir(parents=True)
         except FileExistsError:  # another attempt started it a moment ago
             return True
-        # the shell waits for spark-submit and records its exit code; a new session keeps the
-        # application alive when the worker dies, and makes it one process group to stop
+        # the shell waits for spark-submit and records its exit code where a later worker can
+        # read it; a new session keeps the application alive when the worker dies, and makes it
+        # one process group to stop
         self.process = subprocess.Popen(
             [
                 "bash",

@@ -10,8 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-import psycopg
-
+from core.db.connections import connect
 from domain.fraud.events import FraudPattern
 
 
@@ -72,7 +71,7 @@ class Evaluation:
 
 def evaluate(dsn: str, run_id: str) -> Evaluation:
     card_prefix = f"card-{run_id}-%"
-    with psycopg.connect(dsn) as conn:
+    with connect(dsn) as conn:
         labels = conn.execute(
             "select pattern, card_id from fraud_labels where run_id = %s", (run_id,)
         ).fetchall()

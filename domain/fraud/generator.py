@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import psycopg
 from confluent_kafka import Producer
 
+from core.db.connections import connect
+from core.kafka import producer
+from core.settings import Settings
 from domain.fraud.events import FraudLabel, FraudPattern, Transaction
 
 # country: (latitude, longitude, currency)
@@ -286,9 +288,8 @@ def card_testing_attack(card_id: str, customer_id: str, start: datetime) -> list
 
 
 def produce(
-    bootstrap: str,
+    settings: Settings,
     topic: str,
-    dsn: str,
     *,
     run_id: str,
     seed: int,
@@ -313,13 +314,8 @@ def produce(
     )
     # building the population takes seconds: the clock starts when the first event leaves
     start = stream.start = start or datetime.now(UTC)
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "compression.type": "lz4",
-        }
+    sender = producer(
+        settings, **{"enable.idempotence": True, "linger.ms": 5, "compression.type": "lz4"}
     )
     stats = StreamStats()
     began = time.monotonic()
@@ -329,34 +325,34 @@ def produce(
             if delay > 0:
                 time.sleep(delay)
         if stream.rng.random() < malformed_share:
-            _send(producer, topic, b"malformed", stream.malformed())
+            _send(sender, topic, b"malformed", stream.malformed())
             stats.malformed += 1
-        _send(producer, topic, txn.card_id.encode(), txn.model_dump_json().encode())
+        _send(sender, topic, txn.card_id.encode(), txn.model_dump_json().encode())
         stats.events += 1
         while inject is not None and not inject.empty():
             for extra in inject.get_nowait()(txn.event_time + timedelta(seconds=1)):
                 stream.schedule(extra)
-    producer.flush(60)
+    sender.flush(60)
     stats.seconds = time.monotonic() - began
     stats.labels = stream.labels
     for label in stream.labels:
         stats.scenarios[label.pattern] = stats.scenarios.get(label.pattern, 0) + 1
-    store_labels(dsn, run_id, stream.labels)
+    store_labels(settings.postgres_dsn, run_id, stream.labels)
     return stats
 
 
-def _send(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
+def _send(sender: Producer, topic: str, key: bytes, value: bytes) -> None:
     while True:
         try:
-            producer.produce(topic, key=key, value=value)
-            producer.poll(0)
+            sender.produce(topic, key=key, value=value)
+            sender.poll(0)
             return
         except BufferError:  # the local queue is full: let deliveries drain
-            producer.poll(0.05)
+            sender.poll(0.05)
 
 
 def store_labels(dsn: str, run_id: str, labels: list[FraudLabel]) -> None:
-    with psycopg.connect(dsn) as conn, conn.cursor() as cursor:
+    with connect(dsn) as conn, conn.cursor() as cursor:
         cursor.executemany(
             "insert into fraud_labels (scenario_id, run_id, pattern, card_id, txn_ids,"
             " first_event_time, last_event_time) values (%s, %s, %s, %s, %s, %s, %s)"

@@ -1,49 +1,72 @@
-"""The fraud monitor's boundary types: CEP thresholds, the job it owns, its progress."""
+"""The streaming side's boundary types: the CEP job's specification (its thresholds and every
+other argument of jobs/flink/fraud_cep.py), the monitor that owns the job, the job's handle and
+progress, and the alert router's progress.
+
+`CepJobSpec` is the one owner of the CEP job's arguments: the submitting activity turns it into
+the job's command line (activities/fraud/flink_jobs.py), and a unit test checks that the job's
+own argparse defaults are these defaults.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+StartupMode = Literal["group-offsets", "earliest-offset", "latest-offset"]
+
 
 class CepThresholds(BaseModel):
-    """The CEP job's arguments (see jobs/flink/fraud_cep.py)."""
+    """What each pattern matches (see jobs/flink/fraud_cep.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # card testing: at least N charges below SMALL, then one of at least LARGE, within WINDOW
     card_testing_small: float = Field(default=2.00, gt=0)
     card_testing_min_small: int = Field(default=3, ge=1)
     card_testing_large: float = Field(default=200.0, gt=0)
     card_testing_window_s: int = Field(default=120, gt=0)
+    # velocity burst: N charges within WINDOW
     velocity_count: int = Field(default=8, ge=2)
     velocity_window_s: int = Field(default=60, gt=0)
+    # impossible travel: consecutive charges more than MIN_KM apart at more than MAX_KMH
     travel_min_km: float = Field(default=1000.0, gt=0)
     travel_max_kmh: float = Field(default=900.0, gt=0)
     travel_window_s: int = Field(default=3600, gt=0)
+    # escalation: 4 consecutive charges, each FACTOR x the last, the last at least MIN_FINAL
     escalation_factor: float = Field(default=2.0, gt=1)
     escalation_min_final: float = Field(default=500.0, gt=0)
     escalation_window_s: int = Field(default=180, gt=0)
 
-    def arguments(self) -> list[str]:
-        return [
-            part
-            for name, value in self.model_dump().items()
-            for part in (f"--{name.replace('_', '-')}", str(value))
-        ]
 
+class CepJobSpec(BaseModel):
+    """Every argument of the CEP job but the Kafka address (the worker's setting)."""
 
-class MonitorRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # deterministic: it is how a retried submission finds the job it started
     job_name: str = Field(default="fraud-cep", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     source_topic: str = "transactions"
     alerts_topic: str = "fraud-alerts"
     dead_letter_topic: str = "transactions-dlq"
-    startup_mode: str = Field(
-        default="group-offsets", pattern="^(group-offsets|earliest-offset|latest-offset)$"
+    group_id: str | None = Field(default=None, description="the job name when not given")
+    startup_mode: StartupMode = "group-offsets"
+    bounded: bool = Field(
+        default=False, description="stop at the topic's end offsets at start (benchmarks)"
     )
+    parallelism: int = Field(default=1, ge=1)
+    checkpoint_interval_s: int = Field(default=10, gt=0)
+    watermark_delay_ms: int = Field(default=300, ge=0)
+    # 0: partitions never go idle (see the job's --idle-timeout-s)
+    idle_timeout_s: int = Field(default=0, ge=0)
     thresholds: CepThresholds = Field(default_factory=CepThresholds)
+
+
+class MonitorRequest(CepJobSpec):
+    """FraudMonitorWorkflow's input: the job it owns, and how it watches the job."""
+
+    bounded: Literal[False] = False  # a monitored job runs until it is stopped
     poll_interval: timedelta = timedelta(seconds=2)
     # how long one run of the workflow watches before it continues as new (bounded history)
     watch_period: timedelta = timedelta(hours=1)
@@ -53,12 +76,13 @@ class MonitorRequest(BaseModel):
     restarts: int = 0
     savepoint: str | None = None
 
+    def job_spec(self) -> CepJobSpec:
+        return CepJobSpec.model_validate(self.model_dump(include=set(CepJobSpec.model_fields)))
 
-class SubmitJob(BaseModel):
-    job_name: str
-    script: str
-    arguments: list[str]
-    savepoint: str | None = None
+
+class SubmitCepJob(BaseModel):
+    spec: CepJobSpec
+    savepoint: str | None = None  # restore from it
 
 
 class JobHandle(BaseModel):
@@ -101,3 +125,13 @@ class MonitorView(BaseModel):
     thresholds: CepThresholds
     restarts: int
     progress: JobProgress | None
+
+
+class RouterProgress(BaseModel):
+    """What the alert router has done, carried across its attempts in the heartbeat details."""
+
+    alerts: int = 0
+    new_alerts: int = 0
+    signals: int = 0
+    rejected_messages: int = 0
+    last_alert_at: datetime | None = None

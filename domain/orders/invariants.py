@@ -12,7 +12,7 @@ naming the order or SKU, so an empty list means the database is consistent.
 
 from __future__ import annotations
 
-import psycopg
+from core.db.connections import connect
 
 CHECKS: dict[str, str] = {
     "completed order without consumed stock": """
@@ -71,7 +71,7 @@ def check_order_invariants(dsn: str, order_ids: list[str] | None = None) -> list
 
     The inventory checks always cover every SKU."""
     violations = []
-    with psycopg.connect(dsn) as conn:
+    with connect(dsn) as conn:
         for name, query in CHECKS.items():
             rows = [row[0] for row in conn.execute(query).fetchall()]
             if order_ids is not None and not name.startswith(("inventory", "reserved")):

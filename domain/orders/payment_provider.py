@@ -141,7 +141,8 @@ class SimulatedPaymentProvider:
                     )
                 ).fetchone()
             )
-        assert row is not None
+        if row is None:  # neither inserted nor there: the ledger lost a row
+            raise RuntimeError(f"the provider's ledger has no operation {key}")
         if self.rng.random() < self.behaviour.timeout_rate:
             raise ProviderTimeout(f"payment provider did not answer the {operation} in time")
         return ProviderAnswer(

@@ -8,22 +8,25 @@ import time
 from urllib.parse import urlencode, urlsplit
 
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
 
+from core.db.connections import connect
 from core.engines.lifecycle import failure_excerpt, summary_line
 from core.engines.spark import SparkApplication, spark_submit_command
+from core.errors import ActionableError, InvalidInput, MissingPrerequisite
+from core.kafka import watermarks
 from core.settings import PROJECT_ROOT, Settings
-from domain.pipeline.etl_models import EtlPlan, EtlResult, PartitionRange
+from domain.pipeline.features import FEATURES
+from domain.pipeline.models import EtlPlan, EtlResult, PartitionRange
 
-FEATURES_JOB = PROJECT_ROOT / "jobs" / "spark" / "features.py"
+ETL_JOB = PROJECT_ROOT / "jobs" / "spark" / "features.py"
 
 
-class EtlRunUnfinished(RuntimeError):
+class EtlRunUnfinished(MissingPrerequisite):
     """Another run of the topic was planned and has not succeeded: it must be finished first."""
 
 
-class EtlJobFailed(RuntimeError):
-    pass
+class EtlJobFailed(ActionableError):
+    """The run's Spark application failed: its log says why."""
 
 
 def plan_run(
@@ -34,13 +37,13 @@ def plan_run(
 
     An unfinished earlier run of the topic blocks new runs, unless `adopt_unfinished`: then that
     run's plan is returned, so that a pipeline finishes what a failed one left."""
-    with psycopg.connect(settings.postgres_dsn) as conn, conn.transaction():
+    with connect(settings.postgres_dsn) as conn, conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtextextended('etl:' || %s, 0))", (topic,))
         existing = conn.execute("select topic from etl_runs where run_id = %s", (run_id,))
         row = existing.fetchone()
         if row is not None:
             if row[0] != topic:
-                raise ValueError(f"ETL run {run_id} reads topic {row[0]}, not {topic}")
+                raise InvalidInput(f"ETL run {run_id} reads topic {row[0]}, not {topic}")
             return _load_plan(conn, run_id, topic)
         unfinished = conn.execute(
             "select run_id from etl_runs where topic = %s and status = 'PLANNED'", (topic,)
@@ -49,10 +52,10 @@ def plan_run(
             return _load_plan(conn, unfinished[0], topic)
         if unfinished:
             raise EtlRunUnfinished(
-                f"ETL run {unfinished[0]} of topic {topic} has not succeeded; finish it first"
-                f" (`./hybrid etl run --run-id {unfinished[0]}`)"
+                f"ETL run {unfinished[0]} of topic {topic} has not succeeded",
+                f"finish it first: `./hybrid etl run --run-id {unfinished[0]}`",
             )
-        done = dict(
+        done: dict[int, int] = dict(
             conn.execute(
                 "select o.partition, max(o.end_offset) from etl_run_offsets o"
                 " join etl_runs r using (run_id) where r.topic = %s and r.status = 'SUCCEEDED'"
@@ -62,7 +65,7 @@ def plan_run(
         )
         ranges = [
             PartitionRange(partition=p, start_offset=max(done.get(p, low), low), end_offset=high)
-            for p, (low, high) in sorted(_watermarks(settings, topic).items())
+            for p, (low, high) in sorted(watermarks(settings, topic).items())
         ]
         conn.execute("insert into etl_runs (run_id, topic) values (%s, %s)", (run_id, topic))
         with conn.cursor() as cursor:
@@ -93,22 +96,6 @@ def _load_plan(conn: psycopg.Connection, run_id: str, topic: str) -> EtlPlan:
     )
 
 
-def _watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "etl-planner"}
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        if metadata.error is not None:
-            raise ValueError(f"Kafka topic {topic}: {metadata.error.str()}")
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            for p in metadata.partitions
-        }
-    finally:
-        consumer.close()
-
-
 def jdbc_url(dsn: str) -> str:
     parts = urlsplit(dsn)
     query = urlencode({"user": parts.username or "", "password": parts.password or ""})
@@ -131,6 +118,8 @@ def spark_arguments(settings: Settings, plan: EtlPlan) -> list[str]:
         str(settings.lake_dir),
         "--jdbc-url",
         jdbc_url(settings.postgres_dsn),
+        "--features",
+        ",".join(FEATURES),
     ]
 
 
@@ -139,7 +128,7 @@ def features_application(settings: Settings, plan: EtlPlan) -> SparkApplication:
         settings,
         plan.submission_id,
         spark_submit_command(
-            settings, FEATURES_JOB, spark_arguments(settings, plan), plan.submission_id
+            settings, ETL_JOB, spark_arguments(settings, plan), plan.submission_id
         ),
     )
 
@@ -147,7 +136,7 @@ def features_application(settings: Settings, plan: EtlPlan) -> SparkApplication:
 def record_success(settings: Settings, plan: EtlPlan, summary: str) -> EtlResult:
     """Mark the run succeeded with the manifest the job committed (its summary line)."""
     result = EtlResult.model_validate_json(summary)
-    with psycopg.connect(settings.postgres_dsn) as conn:
+    with connect(settings.postgres_dsn) as conn:
         conn.execute(
             "update etl_runs set status = 'SUCCEEDED', output_path = %s, rows_written = %s,"
             " finished_at = coalesce(finished_at, now()) where run_id = %s",
@@ -165,11 +154,15 @@ def run_features_job(settings: Settings, plan: EtlPlan, timeout_s: float = 1800)
     while (state := application.poll()) == "RUNNING":
         if time.monotonic() > deadline:
             application.stop()
-            raise EtlJobFailed(f"feature ETL run {plan.run_id} timed out after {timeout_s} s")
+            raise EtlJobFailed(
+                f"feature ETL run {plan.run_id} timed out after {timeout_s} s",
+                f"read its log in {application.directory}",
+            )
         time.sleep(1)
     if state != "SUCCEEDED":
         raise EtlJobFailed(
-            f"feature ETL run {plan.run_id} {state.lower()} (log in {application.directory}):\n"
-            f"{failure_excerpt(application.logs())}"
+            f"feature ETL run {plan.run_id} {state.lower()}:\n"
+            + failure_excerpt(application.logs()),
+            f"read its whole log in {application.directory}",
         )
     return record_success(settings, plan, summary_line(application.logs()))

@@ -1,5 +1,6 @@
-"""The model pipeline's boundary types: training requests and results, registry entries, alias
-changes, and the pipeline's own input and outcome."""
+"""The feature pipeline's boundary types: what an ETL run reads and wrote, training requests and
+results, registry entries and alias changes, the engine jobs the workflows stop, and the
+pipeline's own input and outcome."""
 
 from __future__ import annotations
 
@@ -9,7 +10,48 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.pipeline.etl_models import EtlResult
+RUN_ID = r"^[A-Za-z0-9_.-]+$"
+
+# --- the feature ETL ---------------------------------------------------------------------------
+
+
+class PartitionRange(BaseModel):
+    partition: int = Field(ge=0)
+    start_offset: int = Field(ge=0)
+    end_offset: int = Field(ge=0)  # exclusive
+
+
+class EtlPlan(BaseModel):
+    run_id: str = Field(min_length=1, pattern=RUN_ID)
+    topic: str
+    ranges: list[PartitionRange]
+    history_runs: list[str] = Field(
+        default_factory=list, description="earlier runs of the topic: the windows' lookback"
+    )
+
+    @property
+    def records(self) -> int:
+        return sum(r.end_offset - r.start_offset for r in self.ranges)
+
+    @property
+    def submission_id(self) -> str:
+        """The run's Spark application: one run, one application, however often asked for."""
+        return f"features-{self.run_id}"
+
+
+class EtlResult(BaseModel):
+    run_id: str
+    rows: int
+    output: str
+    already_committed: bool = False
+
+
+class EtlRunRequest(BaseModel):
+    topic: str
+    run_id: str = Field(min_length=1, pattern=RUN_ID)
+
+
+# --- training and the registry -----------------------------------------------------------------
 
 Alias = Literal["champion", "challenger", "previous"]
 
@@ -25,9 +67,7 @@ class HoldoutMetrics(BaseModel):
     positives: int
 
 
-MODEL_NAME = Field(
-    default="card-fraud", pattern=r"^[A-Za-z0-9_.-]+$", description="the registry's model name"
-)
+MODEL_NAME = Field(default="card-fraud", pattern=RUN_ID, description="the registry's model name")
 
 
 class ModelVersion(BaseModel):
@@ -49,7 +89,7 @@ class TrainingSettings(BaseModel):
 
 
 class TrainingRequest(BaseModel):
-    version_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version_id: str = Field(pattern=RUN_ID)
     model_name: str = MODEL_NAME
     topic: str
     etl_run_ids: list[str] = Field(min_length=1)
@@ -110,3 +150,30 @@ class PipelineResult(BaseModel):
     decision: PipelineDecision
     champion: str
     reason: str
+
+
+class RegisterModel(BaseModel):
+    request: TrainingRequest
+    result: TrainingResult
+
+
+class MoveAliases(BaseModel):
+    model_name: str
+    change_id: str
+    reason: str
+    updates: dict[str, str]
+
+
+class SmokeCheck(BaseModel):
+    model_name: str
+    expected_champion: str
+    etl_run_ids: list[str]
+    holdout_start: datetime
+    min_pr_auc: float
+
+
+class StopEngineJob(BaseModel):
+    """The Spark application or Ray job a cancelled workflow makes sure is stopped."""
+
+    engine: Literal["spark", "ray"]
+    submission_id: str

@@ -48,7 +48,8 @@ async def register_version(conn: AsyncConnection, version: ModelVersion) -> Mode
             version.model_dump(mode="json") | {"metrics": Jsonb(version.metrics.model_dump())},
         )
     stored = await get_version(conn, version.version_id)
-    assert stored is not None
+    if stored is None:  # inserted above, or there already: versions are never deleted
+        raise RuntimeError(f"model version {version.version_id} is not in the registry")
     return stored
 
 

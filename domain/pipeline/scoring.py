@@ -1,9 +1,9 @@
-"""Scoring with registered models: an artifact is loaded once per version and kept."""
+"""Scoring with registered models: an artifact is loaded once per version and kept, and an
+order's features are computed as the ETL computes them for a card transaction."""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
+from pydantic import BaseModel, ConfigDict
 
 
 @functools.lru_cache(maxsize=4)
@@ -23,9 +24,13 @@ def load_model(version_id: str, artifact_path: str) -> dict[str, Any]:
     return artifact
 
 
-def fraud_scores(artifact: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+def fraud_scores(artifact: dict[str, Any], features: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """Each row's fraud probability, from the features the model was trained on."""
     columns = artifact["features"]
-    return artifact["model"].predict_proba(features[columns].astype("float64").fillna(0.0))[:, 1]
+    scores: np.ndarray[Any, Any] = artifact["model"].predict_proba(
+        features[columns].astype("float64").fillna(0.0)
+    )[:, 1]
+    return scores
 
 
 def feature_rows(outputs: list[str], since: datetime) -> pd.DataFrame:
@@ -36,11 +41,13 @@ def feature_rows(outputs: list[str], since: datetime) -> pd.DataFrame:
     return dataset.to_table(filter=ds.field("ts") >= pd.Timestamp(since)).to_pandas()
 
 
-@dataclass(frozen=True)
-class CardHistory:
+class CardHistory(BaseModel):
     """A card's earlier orders as the features need them: counts, sums and extremes over the
     windows before the order, the countries of the last 24 hours, the mean and the latest of all
-    of them (activities.orders.order.CARD_HISTORY computes them in the database)."""
+    of them, and the card's CEP alerts of the last 24 hours (the screen_order activity aggregates
+    them in the database)."""
+
+    model_config = ConfigDict(frozen=True)
 
     count_5m: int
     count_1h: int
@@ -52,14 +59,15 @@ class CardHistory:
     countries_24h: list[str]
     mean_total: float | None
     previous_at: datetime | None
+    cep_alerts_24h: int
 
 
 def order_features(
-    amount: float, country: str, now: datetime, history: CardHistory, cep_alerts_24h: int
+    amount: float, country: str, now: datetime, history: CardHistory
 ) -> pd.DataFrame:
-    """The model's features for an order, defined as the ETL defines them for a card
-    transaction (jobs/spark/features.py): the windows hold the card's earlier orders and this
-    one. The shop is one merchant."""
+    """The model's features (domain.pipeline.features) for an order, defined as the ETL defines
+    them for a card transaction: the windows hold the card's earlier orders and this one. The
+    shop is one merchant."""
     count_24h = history.count_24h + 1
     mean_24h = (history.sum_24h + amount) / count_24h
     variance_24h = (history.sum_squares_24h + amount * amount) / count_24h - mean_24h**2
@@ -78,6 +86,6 @@ def order_features(
             (now - history.previous_at).total_seconds() if history.previous_at else -1.0
         ),
         "amount_vs_history": amount / history.mean_total if history.mean_total else 1.0,
-        "cep_alerts_24h": cep_alerts_24h,
+        "cep_alerts_24h": history.cep_alerts_24h,
     }
     return pd.DataFrame([row])

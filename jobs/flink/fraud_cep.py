@@ -11,17 +11,36 @@ Run by hand:
         localhost:19092 --job-name fraud-cep
 """
 
+from __future__ import annotations
+
 import argparse
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
+# The fields of a transaction event (the project's `Transaction` model, schema version 1) that
+# detection reads, with their SQL types: the amount is a decimal string on the wire. A unit test
+# checks them against the model.
+TRANSACTION_COLUMNS = {
+    "schema_version": "INT",
+    "txn_id": "STRING",
+    "card_id": "STRING",
+    "customer_id": "STRING",
+    "amount": "STRING",
+    "country": "STRING",
+    "lat": "DOUBLE",
+    "lon": "DOUBLE",
+    "event_time": "TIMESTAMP_LTZ(3)",
+}
 EVENT_TIME = "TO_TIMESTAMP(REPLACE(REPLACE({field}, 'T', ' '), 'Z', ''), 'yyyy-MM-dd HH:mm:ss.SSS')"
 
 
-def arguments() -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
+    """The job's arguments; their defaults are the project's CepJobSpec defaults."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap-servers", required=True)
-    parser.add_argument("--job-name", required=True, help="deterministic, to find the job again")
+    parser.add_argument(
+        "--job-name", default="fraud-cep", help="deterministic, to find the job again"
+    )
     parser.add_argument("--source-topic", default="transactions")
     parser.add_argument("--alerts-topic", default="fraud-alerts")
     parser.add_argument("--dead-letter-topic", default="transactions-dlq")
@@ -59,11 +78,11 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--escalation-factor", type=float, default=2.0)
     parser.add_argument("--escalation-min-final", type=float, default=500.0)
     parser.add_argument("--escalation-window-s", type=int, default=180)
-    return parser.parse_args()
+    return parser
 
 
 def main() -> None:
-    args = arguments()
+    args = parser().parse_args()
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     config = env.get_config()
     config.set("pipeline.name", args.job_name)
@@ -83,10 +102,10 @@ def main() -> None:
     group = args.group_id or args.job_name
     # Detection reads typed columns, each record parsed once by the JSON format. Unparseable
     # records are skipped here and caught by the dead-letter branch below.
+    columns = ", ".join(f"{name} {kind}" for name, kind in TRANSACTION_COLUMNS.items())
     env.execute_sql(f"""
         CREATE TABLE transactions_json (
-            schema_version INT, txn_id STRING, card_id STRING, customer_id STRING,
-            amount STRING, country STRING, lat DOUBLE, lon DOUBLE, event_time TIMESTAMP_LTZ(3),
+            {columns},
             ts AS COALESCE(event_time, TO_TIMESTAMP_LTZ(0, 3)),
             WATERMARK FOR ts AS ts - INTERVAL '{args.watermark_delay_ms / 1000}' SECOND
         ) WITH (

@@ -4,6 +4,7 @@ as Ray tasks, a time-based holdout, and a model artifact with its metrics in the
     ray job submit --address http://localhost:8265 --working-dir jobs/ray \
         --runtime-env jobs/ray/runtime_env.yaml -- \
         python train_fraud_model.py --features-dir $PWD/.stack/lake/features \
+        --features amount,txn_count_5m,txn_count_1h,txn_count_24h,amount_sum_1h,amount_avg_24h \
         --runs etl-1,etl-2 --version-id fraud-v1 --model-store $PWD/.stack/models
 
 Reads the committed feature runs with Ray Data, keeps the last --holdout-fraction of the time
@@ -36,23 +37,8 @@ import ray
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, precision_score, recall_score
 
-FEATURES = [
-    "amount",
-    "txn_count_5m",
-    "txn_count_1h",
-    "txn_count_24h",
-    "amount_sum_1h",
-    "amount_avg_24h",
-    "amount_max_24h",
-    "amount_std_24h",
-    "distinct_countries_24h",
-    "distinct_merchants_24h",
-    "seconds_since_prev",
-    "amount_vs_history",
-    "cep_alerts_24h",
-]
 LABEL = "is_fraud"
-GRID = {
+GRID: dict[str, list[float]] = {
     "learning_rate": [0.1, 0.05],
     "max_leaf_nodes": [15, 31],
     "l2_regularization": [0.0, 1.0],
@@ -63,16 +49,16 @@ def log(message: str) -> None:
     print(f"[train] {message}", flush=True)
 
 
-def load_features(features_dir: str, runs: list[str]) -> pd.DataFrame:
+def load_features(features_dir: str, runs: list[str], features: list[str]) -> pd.DataFrame:
     paths = [os.path.join(features_dir, f"run_id={run}") for run in runs]
     paths = [p for p in paths if any(name.startswith("dt=") for name in os.listdir(p))]
     if not paths:
         raise SystemExit(f"no feature rows in runs {runs} under {features_dir}")
     dataset = ray.data.read_parquet(paths, file_extensions=["parquet"]).select_columns(
-        ["ts", *FEATURES, LABEL]
+        ["ts", *features, LABEL]
     )
     frame = dataset.to_pandas()
-    frame[FEATURES] = frame[FEATURES].astype("float64").fillna(0.0)
+    frame[features] = frame[features].astype("float64").fillna(0.0)
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
@@ -86,9 +72,11 @@ def make_model(params: dict, seed: int) -> HistGradientBoostingClassifier:
 
 
 @ray.remote(num_cpus=1)
-def trial(params: dict, train: pd.DataFrame, valid: pd.DataFrame, seed: int) -> dict:
-    model = make_model(params, seed).fit(train[FEATURES], train[LABEL])
-    scores = model.predict_proba(valid[FEATURES])[:, 1]
+def trial(
+    params: dict, features: list[str], train: pd.DataFrame, valid: pd.DataFrame, seed: int
+) -> dict:
+    model = make_model(params, seed).fit(train[features], train[LABEL])
+    scores = model.predict_proba(valid[features])[:, 1]
     return {"params": params, "valid_pr_auc": float(average_precision_score(valid[LABEL], scores))}
 
 
@@ -112,6 +100,9 @@ def evaluate(scores: np.ndarray, labels: pd.Series, alert_budget: float) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features-dir", required=True)
+    parser.add_argument(
+        "--features", required=True, help="the columns to learn from, comma-separated"
+    )
     parser.add_argument("--runs", required=True, help="comma-separated ETL run ids")
     parser.add_argument("--version-id", required=True)
     parser.add_argument("--model-store", required=True)
@@ -131,7 +122,11 @@ def main() -> None:
 
     started = time.monotonic()
     ray.init()
-    frame = load_features(args.features_dir, [r for r in args.runs.split(",") if r])
+    features = args.features.split(",")
+    champion = joblib.load(args.champion_artifact) if args.champion_artifact else None
+    # the champion is scored on the same holdout, with the features it was trained on
+    columns = [*dict.fromkeys([*features, *(champion["features"] if champion else [])])]
+    frame = load_features(args.features_dir, [r for r in args.runs.split(",") if r], columns)
     learn, holdout = split_by_time(frame, args.holdout_fraction)
     train, valid = split_by_time(learn, args.holdout_fraction)
     if learn[LABEL].nunique() < 2 or holdout[LABEL].sum() == 0:
@@ -145,22 +140,23 @@ def main() -> None:
         dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())
     ][: args.trials]
     train_ref, valid_ref = ray.put(train), ray.put(valid)
-    pending = [trial.remote(params, train_ref, valid_ref, args.seed) for params in candidates]
+    pending = [
+        trial.remote(params, features, train_ref, valid_ref, args.seed) for params in candidates
+    ]
     trials = []
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         trials.append(ray.get(done[0]))
         log(f"trial {len(trials)}/{len(candidates)}: {json.dumps(trials[-1])}")
     best = max(trials, key=lambda t: t["valid_pr_auc"])
-    model = make_model(best["params"], args.seed).fit(learn[FEATURES], learn[LABEL])
+    model = make_model(best["params"], args.seed).fit(learn[features], learn[LABEL])
     metrics = evaluate(
-        model.predict_proba(holdout[FEATURES])[:, 1], holdout[LABEL], args.alert_budget
+        model.predict_proba(holdout[features])[:, 1], holdout[LABEL], args.alert_budget
     )
     log(f"challenger on the holdout: {json.dumps(metrics)}")
 
     champion_metrics = None
-    if args.champion_artifact:
-        champion = joblib.load(args.champion_artifact)
+    if champion is not None:
         scores = champion["model"].predict_proba(holdout[champion["features"]])[:, 1]
         champion_metrics = evaluate(scores, holdout[LABEL], args.alert_budget)
         log(f"champion on the same holdout: {json.dumps(champion_metrics)}")
@@ -181,7 +177,7 @@ def main() -> None:
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     joblib.dump(
-        {"model": model, "features": FEATURES, "version_id": args.version_id},
+        {"model": model, "features": features, "version_id": args.version_id},
         os.path.join(staging, "model.joblib"),
     )
     with open(os.path.join(staging, "metrics.json"), "w") as out:

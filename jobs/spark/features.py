@@ -26,15 +26,20 @@ every node). The last line on stdout is the run's manifest as JSON. Run by hand:
         --jdbc-url 'jdbc:postgresql://localhost:55432/hybrid?user=hybrid&password=hybrid'
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
 from datetime import datetime, timedelta
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+# The fields of a transaction event (the project's `Transaction` model, schema version 1) that
+# the features read; the amount is a decimal string on the wire, the event time ISO-8601 UTC. A
+# unit test checks them against the model.
 TRANSACTION = T.StructType(
     [
         T.StructField("schema_version", T.IntegerType()),
@@ -48,6 +53,24 @@ TRANSACTION = T.StructType(
     ]
 )
 BASE_COLUMNS = ["txn_id", "card_id", "customer_id", "merchant_id", "country", "amount", "ts"]
+# What this job can compute (the project's feature list, passed as --features, is checked against
+# it by a unit test), and the ground truth it joins to every row.
+COMPUTED_FEATURES = [
+    "amount",
+    "txn_count_5m",
+    "txn_count_1h",
+    "txn_count_24h",
+    "amount_sum_1h",
+    "amount_avg_24h",
+    "amount_max_24h",
+    "amount_std_24h",
+    "distinct_countries_24h",
+    "distinct_merchants_24h",
+    "seconds_since_prev",
+    "amount_vs_history",
+    "cep_alerts_24h",
+]
+LABEL_COLUMNS = ["is_fraud", "fraud_pattern"]
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
 
@@ -62,7 +85,16 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--lake-dir", required=True)
     parser.add_argument("--jdbc-url", required=True)
-    return parser.parse_args()
+    parser.add_argument(
+        "--features",
+        default=",".join(COMPUTED_FEATURES),
+        help="the features to write, comma-separated (default: all this job computes)",
+    )
+    args = parser.parse_args()
+    unknown = sorted(set(args.features.split(",")) - set(COMPUTED_FEATURES))
+    if unknown:
+        parser.error(f"unknown features: {', '.join(unknown)} (known: {COMPUTED_FEATURES})")
+    return args
 
 
 def read_transactions(spark: SparkSession, args: argparse.Namespace) -> DataFrame:
@@ -122,7 +154,7 @@ def with_features(history: DataFrame) -> DataFrame:
     seconds = F.col("ts").cast("long")
     card = Window.partitionBy("card_id").orderBy(seconds)
 
-    def last(span_s: int) -> Window:
+    def last(span_s: int) -> WindowSpec:
         return card.rangeBetween(-span_s, 0)
 
     earlier = Window.partitionBy("card_id").orderBy("ts", "txn_id")
@@ -204,17 +236,19 @@ def main() -> None:
     # standard Parquet timestamps (UTC, microseconds), which pyarrow and Ray Data read as such
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     current = read_transactions(spark, args).cache()
-    bounds = current.agg(F.min("ts").alias("first"), F.count("*").alias("rows")).first()
+    first, rows = current.agg(F.min("ts"), F.count("*")).collect()[0]
     staging = os.path.join(features_dir, "_staging", f"run_id={args.run_id}")
-    if bounds["rows"]:
+    if rows:
         runs = [run for run in args.history_runs.split(",") if run]
-        earlier = lookback(spark, features_dir, runs, bounds["first"] - timedelta(seconds=DAY))
+        earlier = lookback(spark, features_dir, runs, first - timedelta(seconds=DAY))
         history = current.withColumn("current", F.lit(True))
         if earlier is not None:
             history = history.unionByName(earlier.withColumn("current", F.lit(False)))
         features = with_features(history).where("current").drop("current")
+        written = [*dict.fromkeys([*BASE_COLUMNS, *args.features.split(","), *LABEL_COLUMNS])]
         (
             with_alerts_and_labels(spark, features, args.jdbc_url)
+            .select(*written)
             .withColumn("dt", F.date_format("ts", "yyyy-MM-dd"))
             .write.mode("overwrite")
             .partitionBy("dt")
@@ -226,7 +260,7 @@ def main() -> None:
         "run_id": args.run_id,
         "topic": args.topic,
         "offsets": json.loads(args.offsets),
-        "rows": bounds["rows"],
+        "rows": rows,
         "output": final,
     }
     with open(os.path.join(staging, "_manifest.json"), "w") as out:

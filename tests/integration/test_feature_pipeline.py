@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 
 from activities.orders.order import OrderActivities
 from client.pipeline import create_schedule
-from core.db.pool import open_pool
+from core.db.connections import open_pool
 from core.engines.spark import SparkApplication
 from core.settings import Settings
 from domain.fraud.generator import produce

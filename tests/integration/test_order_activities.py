@@ -17,7 +17,7 @@ from activities.orders.inventory import InventoryActivities
 from activities.orders.order import CARD_HISTORY, OrderActivities
 from activities.orders.payments import PaymentActivities
 from activities.orders.shipping import ShippingActivities
-from core.db.pool import open_pool
+from core.db.connections import open_pool
 from core.settings import Settings, get_settings
 from domain.orders.invariants import check_order_invariants
 from domain.orders.models import (

@@ -19,14 +19,11 @@ import pytest
 import yaml
 
 from core import toolchain as tools
-from core.engines.flink import flink_home
+from core.engines.flink import flink_home, prepare_flink_dirs
 from core.settings import PROJECT_ROOT, Settings
 from domain.orders.search_attributes import ALL as SEARCH_ATTRIBUTES
-from stack.services import (
-    SINGLE_NODE_BROKER_SETTINGS,
-    prepare_flink_dirs,
-    search_attribute_types,
-)
+from stack.services.kafka import SINGLE_NODE_BROKER_SETTINGS
+from stack.services.temporal import search_attribute_types
 
 INFRA = PROJECT_ROOT / "infra"
 COMPOSE_FILE = INFRA / "docker-compose.yml"
@@ -416,7 +413,7 @@ def test_grafana_dashboard_charts_metrics_the_worker_exports() -> None:
     )["datasources"][0]
     project_metrics = {
         match.group(1)
-        for directory in ("app", "activities", "workflows")
+        for directory in ("core", "domain", "activities", "workflows")
         for source in (PROJECT_ROOT / directory).rglob("*.py")
         for match in re.finditer(
             r'create_(?:counter|histogram|gauge)\(\s*"(\w+)"', source.read_text()

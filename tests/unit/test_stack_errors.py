@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.db.pool import DatabaseUnavailable
+from core.db.connections import DatabaseUnavailable
 from core.settings import Settings
 from stack.base import StackError, port_in_use
 from stack.launcher import Stack

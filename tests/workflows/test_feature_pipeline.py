@@ -12,26 +12,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from temporalio import activity
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.pipeline.engine_jobs import StopEngineJob
-from activities.pipeline.model_registry import MoveAliases, RegisterModel, SmokeCheck
+from activities.contract import implements
 from core.toolchain import venv_tool
-from domain.pipeline.etl_models import EtlPlan, EtlResult, EtlRunRequest, PartitionRange
 from domain.pipeline.models import (
     AliasChange,
     AliasRef,
+    EtlPlan,
+    EtlResult,
+    EtlRunRequest,
     HoldoutMetrics,
     ModelVersion,
+    MoveAliases,
+    PartitionRange,
     PipelineRequest,
+    RegisterModel,
+    SmokeCheck,
+    StopEngineJob,
     TrainingRequest,
     TrainingResult,
 )
+from workflows.pipeline import activities as declared
 from workflows.pipeline.feature_etl import FeatureEtlWorkflow
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 from workflows.pipeline.model_training import ModelTrainingWorkflow
@@ -50,7 +56,7 @@ METRICS = HoldoutMetrics(
 
 @dataclass
 class ScriptedRegistry:
-    """Aliases in memory, moved and rolled back as domain/pipeline/registry.py does; `block_at` holds an
+    """Aliases in memory, moved and rolled back as the registry does; `block_at` holds an
     activity until the test has cancelled the pipeline."""
 
     aliases: dict[str, str] = field(default_factory=dict)
@@ -65,7 +71,7 @@ class ScriptedRegistry:
             await self.release.wait()
 
     def activities(self) -> list:
-        @activity.defn
+        @implements(declared.plan_etl_run)
         async def plan_etl_run(request: EtlRunRequest) -> EtlPlan:
             return EtlPlan(
                 run_id=request.run_id,
@@ -73,19 +79,19 @@ class ScriptedRegistry:
                 ranges=[PartitionRange(partition=0, start_offset=0, end_offset=100)],
             )
 
-        @activity.defn
+        @implements(declared.run_etl_job)
         async def run_etl_job(plan: EtlPlan) -> EtlResult:
             return EtlResult(run_id=plan.run_id, rows=100, output="/lake/run")
 
-        @activity.defn
+        @implements(declared.feature_runs)
         async def feature_runs(topic: str) -> list[str]:
             return ["etl-1"]
 
-        @activity.defn
+        @implements(declared.model_for_alias)
         async def model_for_alias(ref: AliasRef) -> ModelVersion | None:
             return None
 
-        @activity.defn
+        @implements(declared.run_training_job)
         async def run_training_job(request: TrainingRequest) -> TrainingResult:
             return TrainingResult(
                 version_id=request.version_id,
@@ -97,7 +103,7 @@ class ScriptedRegistry:
                 training_seconds=1.0,
             )
 
-        @activity.defn
+        @implements(declared.register_model_version)
         async def register_model_version(model: RegisterModel) -> ModelVersion:
             return ModelVersion(
                 version_id=model.request.version_id,
@@ -109,7 +115,7 @@ class ScriptedRegistry:
                 training_job=model.request.submission_id,
             )
 
-        @activity.defn
+        @implements(declared.move_aliases)
         async def move_aliases(move: MoveAliases) -> AliasChange:
             if move.change_id.endswith(":promote"):
                 await self._maybe_block("move_aliases")
@@ -125,12 +131,12 @@ class ScriptedRegistry:
             self.aliases.update(move.updates)
             return change
 
-        @activity.defn
+        @implements(declared.smoke_check_champion)
         async def smoke_check_champion(check: SmokeCheck) -> float:
             await self._maybe_block("smoke_check_champion")
             return 0.9
 
-        @activity.defn
+        @implements(declared.roll_back_alias_change)
         async def roll_back_alias_change(change_id: str) -> AliasChange | None:
             change = self.changes.get(change_id)
             if change is None:
@@ -143,7 +149,7 @@ class ScriptedRegistry:
                         del self.aliases[alias]
             return change
 
-        @activity.defn
+        @implements(declared.stop_engine_job)
         async def stop_engine_job(request: StopEngineJob) -> None:
             return None
 

@@ -20,6 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.contract import implements
 from core.toolchain import venv_tool
 from domain.fraud.monitor import (
     CancelJob,
@@ -29,9 +30,10 @@ from domain.fraud.monitor import (
     MonitorRequest,
     MonitorView,
     StopJob,
-    SubmitJob,
+    SubmitCepJob,
     WatchJob,
 )
+from workflows.fraud import activities as declared
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 
 
@@ -41,7 +43,7 @@ class ScriptedFlink:
     a submission in flight until the test releases it."""
 
     jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, state)
-    submissions: list[SubmitJob] = field(default_factory=list)
+    submissions: list[SubmitCepJob] = field(default_factory=list)
     cancellations: list[CancelJob] = field(default_factory=list)
     hold_submission: bool = False
     submitting: asyncio.Event = field(default_factory=asyncio.Event)
@@ -51,30 +53,30 @@ class ScriptedFlink:
         return self.jobs[job_id][1]
 
     def activities(self) -> list:
-        @activity.defn(name="submit_job")
-        async def submit_job(request: SubmitJob) -> JobHandle:
+        @implements(declared.submit_job)
+        async def submit_job(request: SubmitCepJob) -> JobHandle:
             if self.hold_submission:
                 self.submitting.set()
                 await self.release.wait()
             self.submissions.append(request)
             job_id = f"job-{len(self.submissions)}"
-            self.jobs[job_id] = (request.job_name, "RUNNING")
-            return JobHandle(job_id=job_id, job_name=request.job_name, attached=False)
+            self.jobs[job_id] = (request.spec.job_name, "RUNNING")
+            return JobHandle(job_id=job_id, job_name=request.spec.job_name, attached=False)
 
-        @activity.defn(name="watch_job")
+        @implements(declared.watch_job)
         async def watch_job(request: WatchJob) -> JobProgress:
             while self.state(request.job_id) == "RUNNING":
                 activity.heartbeat()
                 await asyncio.sleep(0.05)
             return JobProgress(job_id=request.job_id, state=self.state(request.job_id))
 
-        @activity.defn(name="stop_with_savepoint")
+        @implements(declared.stop_with_savepoint)
         async def stop_with_savepoint(request: StopJob) -> str:
             name, _ = self.jobs[request.job_id]
             self.jobs[request.job_id] = (name, "FINISHED")
             return f"file:/savepoints/{request.job_id}"
 
-        @activity.defn(name="cancel_job")
+        @implements(declared.cancel_job)
         async def cancel_job(request: CancelJob) -> str:
             self.cancellations.append(request)
             for job_id, (name, state) in self.jobs.items():
@@ -148,8 +150,7 @@ async def test_a_partial_threshold_update_keeps_the_other_thresholds(
     assert scripted.state(before.job_id) == "FINISHED"  # stopped with a savepoint
     restart = scripted.submissions[-1]
     assert restart.savepoint == f"file:/savepoints/{before.job_id}"
-    assert restart.arguments[restart.arguments.index("--velocity-count") + 1] == "12"
-    assert restart.arguments[restart.arguments.index("--travel-max-kmh") + 1] == "850.0"
+    assert restart.spec.thresholds == CepThresholds(velocity_count=12, travel_max_kmh=850.0)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
         await handle.result()

@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from domain.orders.examples import an_order
 from domain.orders.models import (
     BusinessError,
     CancelRequest,
@@ -20,7 +21,7 @@ from domain.orders.models import (
     ReviewDecision,
     ReviewVerdict,
 )
-from tests.workflows.conftest import SagaHarness, an_order
+from tests.support.scripted_orders import SagaHarness
 from workflows.orders.order_saga import OrderSagaWorkflow
 
 FORWARD = [
@@ -291,7 +292,7 @@ async def test_the_workflow_id_must_be_the_order_id(saga: SagaHarness) -> None:
     with pytest.raises(WorkflowFailureError) as failure:
         await saga.client.execute_workflow(
             OrderSagaWorkflow.run,
-            an_order("ord-real"),
+            an_order(order_id="ord-real"),
             id="some-other-id",
             task_queue=saga.task_queue,
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 from temporalio.client import Client
 
-from core.db.pool import database_unavailable
+from core.db.connections import connect, database_unavailable
 from core.settings import Settings
 from core.temporal import connect
 from domain.orders.models import (
@@ -191,7 +191,7 @@ async def run_benchmark(
     sku = f"SKU-BENCH-{uuid.uuid4().hex[:6].upper()}"
     customer = f"cust-bench-{uuid.uuid4().hex[:6]}"
     try:
-        conn = psycopg.connect(settings.postgres_dsn, connect_timeout=10)
+        conn = connect(settings.postgres_dsn, connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise database_unavailable(settings) from exc
     with conn:

@@ -4,6 +4,8 @@
     watch it through a heartbeating activity: state, checkpoints, records in/out
     when it fails: restart it, with exponential backoff
     after each watch period: continue as new, carrying the job id (bounded history)
+    update `update_thresholds`: stop the job with a savepoint, restart it from there with the
+        new thresholds, answer once it runs
     when the workflow is cancelled: cancel the Flink job, by id and by name (a submission in
         flight is waited for: its job's id is not known yet), then end cancelled
 
@@ -15,19 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
-from temporalio.workflow import ActivityCancellationType
-
-from workflows.cancellation import is_cancellation
+from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.fraud.flink_jobs import FlinkJobActivities
     from domain.fraud.monitor import (
         CancelJob,
         CepThresholds,
@@ -35,12 +33,32 @@ with workflow.unsafe.imports_passed_through():
         MonitorRequest,
         MonitorView,
         StopJob,
-        SubmitJob,
+        SubmitCepJob,
         WatchJob,
     )
+    from workflows.cancellation import is_cancellation
+    from workflows.fraud import activities as act
+    from workflows.options import ActivityOptions
 
-CEP_SCRIPT = "jobs/flink/fraud_cep.py"
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+ENDED = ("FAILED", "CANCELED", "FINISHED")
+SUBMIT = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=3),
+    retry_policy=RETRY,
+    # a cancellation waits for the submission to end, so that the job it may have started is
+    # there to be cancelled by name
+    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+)
+SAVEPOINT = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=5),
+    heartbeat_timeout=timedelta(seconds=30),
+    retry_policy=RETRY,
+)
+CANCEL = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=2),
+    heartbeat_timeout=timedelta(seconds=10),
+    retry_policy=RETRY,
+)
 
 
 @workflow.defn(failure_exception_types=[ValidationError])
@@ -55,83 +73,47 @@ class FraudMonitorWorkflow:
         self.savepoint = request.savepoint
         self.new_thresholds: CepThresholds | None = None
         self.switches = 0
-        self.watch: Any = None
+        self.watch: ActivityHandle[JobProgress] | None = None
 
     @workflow.run
     async def run(self, request: MonitorRequest) -> None:
         try:
             while True:
-                handle = await workflow.execute_activity_method(
-                    FlinkJobActivities.submit_job,
-                    SubmitJob(
-                        job_name=request.job_name,
-                        script=CEP_SCRIPT,
-                        arguments=self.job_arguments(),
-                        savepoint=self.savepoint,
-                    ),
-                    start_to_close_timeout=timedelta(minutes=3),
-                    retry_policy=RETRY,
-                    # a cancellation waits for the submission to end, so that the job it may
-                    # have started is there to be cancelled by name below
-                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                handle = await SUBMIT.execute(
+                    act.submit_job,
+                    SubmitCepJob(spec=self.request.job_spec(), savepoint=self.savepoint),
                 )
                 self.job_id, self.job_state, self.savepoint = handle.job_id, "RUNNING", None
                 if workflow.cancellation_reason() is not None:
                     # cancelled while submitting: the submission completed, its job must stop
                     raise asyncio.CancelledError()
-                self.watch = watch = workflow.start_activity_method(
-                    FlinkJobActivities.watch_job,
-                    WatchJob(
-                        job_id=handle.job_id,
-                        poll_interval=request.poll_interval,
-                        watch_period=request.watch_period,
-                    ),
-                    start_to_close_timeout=request.watch_period + timedelta(minutes=5),
-                    heartbeat_timeout=timedelta(seconds=30),
-                    retry_policy=RETRY,
-                )
+                self.watch = watch = self.start_watching(handle.job_id)
                 await workflow.wait_condition(
-                    lambda watch=watch: watch.done() or self.new_thresholds is not None
+                    lambda: watch.done() or self.new_thresholds is not None
                 )
-                if not watch.done():
-                    await self.switch_thresholds(watch)
+                if self.new_thresholds is not None:
+                    # accepted: applied even when the watch ended in the same activation (it
+                    # must never be lost to a continue-as-new or a restart)
+                    await self.switch_thresholds(watch, handle.job_id, self.new_thresholds)
                     continue
                 self.progress = await watch
                 self.job_state = self.progress.state
-                if self.progress.state not in ("FAILED", "CANCELED", "FINISHED"):
+                if self.progress.state not in ENDED:
                     workflow.continue_as_new(
                         self.request.model_copy(
                             update={"job_id": self.job_id, "restarts": self.restarts}
                         )
                     )
-                self.restarts += 1
-                backoff = min(
-                    timedelta(seconds=2 ** min(self.restarts, 10)), request.max_restart_backoff
-                )
-                workflow.logger.warning(
-                    "Flink job %s is %s: restart %d in %s",
-                    self.job_id,
-                    self.progress.state,
-                    self.restarts,
-                    backoff,
-                )
-                await workflow.sleep(backoff)
+                await self.back_off()
         except (asyncio.CancelledError, ActivityError) as error:
             if not is_cancellation(error):
                 raise
             if self.watch is not None and not self.watch.done():
                 self.watch.cancel()
             # shielded: the workflow is being cancelled, the Flink job must still stop
+            cancel = CancelJob(job_name=request.job_name, job_id=self.job_id)
             self.job_state = await asyncio.shield(
-                asyncio.ensure_future(
-                    workflow.execute_activity_method(
-                        FlinkJobActivities.cancel_job,
-                        CancelJob(job_name=request.job_name, job_id=self.job_id),
-                        start_to_close_timeout=timedelta(minutes=2),
-                        heartbeat_timeout=timedelta(seconds=10),
-                        retry_policy=RETRY,
-                    )
-                )
+                asyncio.ensure_future(CANCEL.execute(act.cancel_job, cancel))
             )
             raise
 
@@ -157,24 +139,6 @@ class FraudMonitorWorkflow:
         if self.job_state != "RUNNING":
             raise ValueError(f"the CEP job is {self.job_state}: retry once it runs")
 
-    async def switch_thresholds(self, watch: Any) -> None:
-        watch.cancel()
-        with contextlib.suppress(ActivityError, asyncio.CancelledError):
-            await watch
-        assert self.job_id is not None
-        assert self.new_thresholds is not None
-        self.job_state = "SAVEPOINTING"
-        self.savepoint = await workflow.execute_activity_method(
-            FlinkJobActivities.stop_with_savepoint,
-            StopJob(job_id=self.job_id, with_savepoint=True),
-            start_to_close_timeout=timedelta(minutes=5),
-            heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
-        )
-        self.request = self.request.model_copy(update={"thresholds": self.new_thresholds})
-        self.new_thresholds = None
-        self.switches += 1
-
     @workflow.query(name="state")
     def state(self) -> MonitorView:
         return MonitorView(
@@ -186,18 +150,55 @@ class FraudMonitorWorkflow:
             progress=self.progress,
         )
 
-    def job_arguments(self) -> list[str]:
-        request = self.request
-        return [
-            "--job-name",
-            request.job_name,
-            "--source-topic",
-            request.source_topic,
-            "--alerts-topic",
-            request.alerts_topic,
-            "--dead-letter-topic",
-            request.dead_letter_topic,
-            "--startup-mode",
-            request.startup_mode,
-            *request.thresholds.arguments(),
-        ]
+    # --- the job's lifecycle -------------------------------------------------------------------
+
+    def start_watching(self, job_id: str) -> ActivityHandle[JobProgress]:
+        watch = WatchJob(
+            job_id=job_id,
+            poll_interval=self.request.poll_interval,
+            watch_period=self.request.watch_period,
+        )
+        return ActivityOptions(
+            start_to_close_timeout=self.request.watch_period + timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=RETRY,
+        ).start(act.watch_job, watch)
+
+    async def switch_thresholds(
+        self, watch: ActivityHandle[JobProgress], job_id: str, thresholds: CepThresholds
+    ) -> None:
+        """The next submission runs with `thresholds`: from a savepoint of the running job, or,
+        when the job ended meanwhile, as a restart from its committed offsets."""
+        if watch.done():
+            self.progress = await watch
+            self.job_state = self.progress.state
+        else:
+            watch.cancel()
+            with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                await watch
+        if self.job_state in ENDED:
+            self.restarts += 1
+        else:
+            self.job_state = "SAVEPOINTING"
+            self.savepoint = await SAVEPOINT.execute(
+                act.stop_with_savepoint, StopJob(job_id=job_id, with_savepoint=True)
+            )
+        self.request = self.request.model_copy(update={"thresholds": thresholds})
+        self.new_thresholds = None
+        self.switches += 1
+
+    async def back_off(self) -> None:
+        """The job ended: wait 2^restarts seconds (at most max_restart_backoff) before the next
+        submission."""
+        self.restarts += 1
+        backoff = min(
+            timedelta(seconds=2 ** min(self.restarts, 10)), self.request.max_restart_backoff
+        )
+        workflow.logger.warning(
+            "Flink job %s is %s: restart %d in %s",
+            self.job_id,
+            self.job_state,
+            self.restarts,
+            backoff,
+        )
+        await workflow.sleep(backoff)

@@ -1,21 +1,20 @@
 """OrderSagaWorkflow: one order from PENDING to COMPLETED, REJECTED, CANCELLED or FAILED.
 
-The business process, step by step, with the compensation of each step:
-
     record order                          (PENDING, idempotent on the order id)
     fraud screen                          APPROVE / REVIEW / REJECT
       REVIEW: wait for the `decide_review` update, at most `review_timeout` (default 24 h);
               no decision by then means REJECTED
-    check shipping zone                   (v2, patch "check-shipping-zone-first")
+    check shipping zone                   (v2 and later)
     reserve stock       <- release stock
     authorize payment   <- void payment
     create shipment     <- cancel shipment
     capture payment     <- refund payment    (the point of no return for cancellation)
     complete order                        (stock consumed, COMPLETED)
 
-If a step fails for a business reason (out of stock, card declined, unknown SKU, invalid
-quantity, no carrier), the steps that happened are compensated in reverse order and the order
-ends FAILED. Compensations never give up: they retry until they succeed, and each is recorded.
+A step that fails for a business reason (out of stock, card declined, unknown SKU, invalid
+quantity, no carrier) compensates the steps that happened, newest first, and the order ends
+FAILED. Compensations never give up: they retry until they succeed, and each is recorded
+(workflows/saga.py keeps the books).
 
 Messages:
     update `decide_review(ReviewDecision)`  only while a review is pending
@@ -27,39 +26,23 @@ Messages:
                                             finish the order
 Queries: `status`, `steps`, `compensations`. Search attributes OrderStatus, CustomerId and
 FraudDecision, set together at the milestones (AWAITING_REVIEW, COMPENSATING, the outcome).
-
-Versions, kept replayable with `workflow.patched`: v2 checks the shipping zone before anything is
-held; v3 sets the search attributes only at the milestones; v4 behaves as v3 but records one
-patch marker per run instead of two (each marker costs an event and a search-attribute upsert):
-from v4 on, a run asks once for its release, newest first.
-
-A compensation is registered *before* its step starts: an abort can arrive while the step is in
-flight, and whether it took effect is then unknown. Every compensation is idempotent and leaves
-a tombstone that stops a late attempt of its step, so running it is always safe; when a step
-fails for a business reason its transaction rolled back, so its compensation is dropped.
+Versions: workflows/orders/versions.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.cancellation import is_cancellation
-
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.orders.inventory import InventoryActivities
-    from activities.orders.order import OrderActivities
-    from activities.orders.payments import PaymentActivities
-    from activities.orders.shipping import ShippingActivities
     from domain.orders.models import (
         BusinessError,
         CancelRequest,
@@ -84,31 +67,37 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
     )
     from domain.orders.search_attributes import CUSTOMER_ID, FRAUD_DECISION, ORDER_STATUS
+    from workflows.cancellation import is_cancellation
+    from workflows.options import ActivityOptions, Call
+    from workflows.orders import activities as act
+    from workflows.orders.versions import saga_version_of_this_run, zone_check_first
+    from workflows.saga import Compensations, finished_unless
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 # Forward steps retry infrastructure errors with backoff for up to ten minutes, then the saga
 # compensates. Business errors are final at once.
-STEP_TIMEOUTS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=15),
-    "schedule_to_close_timeout": timedelta(minutes=10),
-    "retry_policy": RetryPolicy(
+STEP = ActivityOptions(
+    start_to_close_timeout=timedelta(seconds=15),
+    schedule_to_close_timeout=timedelta(minutes=10),
+    retry_policy=RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
         non_retryable_error_types=[kind.value for kind in BusinessError],
     ),
-}
+)
 # Compensations must never give up: unlimited attempts, backoff capped at a minute.
-COMPENSATION_TIMEOUTS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=15),
-    "retry_policy": RetryPolicy(
+COMPENSATION = ActivityOptions(
+    start_to_close_timeout=timedelta(seconds=15),
+    retry_policy=RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(minutes=1),
         maximum_attempts=0,
     ),
-}
-
-
+)
 # From v3 the search attributes are set only at the milestones a person searches for, in one
 # upsert each: every upsert is a history event and a visibility write, and most orders finish in
 # under a second. The `status` query always has the exact step.
@@ -133,12 +122,6 @@ class SagaAborted(Exception):
         self.reason = reason
 
 
-class Compensation(NamedTuple):
-    step: str
-    name: str
-    undo: Callable[[], Awaitable[StepOutcome]]
-
-
 @workflow.defn(failure_exception_types=[ValidationError])
 class OrderSagaWorkflow:
     @workflow.init
@@ -149,10 +132,10 @@ class OrderSagaWorkflow:
         self.review: ReviewDecision | None = None
         self.abort: SagaAborted | None = None
         self.capture_started = False
-        self.release = 4
+        self.saga_version = 0  # asked once `run` starts (a query can come before)
         self.step_history: list[StepRecord] = []
+        self.to_undo = Compensations()
         self.compensations_done: list[CompensationRecord] = []
-        self.pending_compensations: list[Compensation] = []
 
     @workflow.run
     async def run(self, order: OrderRequest) -> OrderResult:
@@ -179,17 +162,15 @@ class OrderSagaWorkflow:
             raise
 
     async def process(self, order: OrderRequest) -> OrderResult:
-        self.release = release_of_this_run()
-        if self.release < 3:
+        self.saga_version = saga_version_of_this_run()
+        if self.saga_version < 3:
             workflow.upsert_search_attributes([CUSTOMER_ID.value_set(order.customer_id)])
         self.set_status(OrderStatus.PENDING)
-        await self.step("record_order", OrderActivities.record_order, order)
+        await self.step(act.record_order, order)
 
         self.set_status(OrderStatus.SCREENING)
-        self.screening = await self.step(
-            "screen_order", OrderActivities.screen_order, self.screening_request()
-        )
-        if self.release < 3:
+        self.screening = await self.step(act.screen_order, self.screening_request())
+        if self.saga_version < 3:
             workflow.upsert_search_attributes([FRAUD_DECISION.value_set(self.screening.decision)])
         if self.screening.decision is FraudDecision.REJECT:
             return await self.close(OrderStatus.REJECTED, "; ".join(self.screening.reasons))
@@ -198,54 +179,30 @@ class OrderSagaWorkflow:
             if rejection:
                 return await self.close(OrderStatus.REJECTED, rejection)
 
-        payment = self.payment_request()
+        ref, payment, shipment = OrderRef(order_id=order.order_id), self.payment(), self.shipment()
         try:
             self.raise_if_aborted()  # a cancel or a fraud alert during the review
-            # v2: an order no carrier can deliver fails before stock or money is held (runs of
-            # v2 and v3 ask here, as they did when their histories were written)
-            if self.release >= 4 or workflow.patched("check-shipping-zone-first"):
-                await self.step(
-                    "check_shipping_zone",
-                    ShippingActivities.check_shipping_zone,
-                    self.shipment_request(),
-                )
+            # runs of v2 and v3 ask here, as they did when their histories were written
+            if zone_check_first(self.saga_version):
+                await self.step(act.check_shipping_zone, shipment)
             self.set_status(OrderStatus.RESERVING_STOCK)
+            reservation = ReservationRequest(order_id=order.order_id, items=order.items)
             await self.compensable(
-                "reserve_stock",
-                InventoryActivities.reserve_stock,
-                ReservationRequest(order_id=order.order_id, items=order.items),
-                "release_stock",
-                InventoryActivities.release_stock,
-                OrderRef(order_id=order.order_id),
+                Call(act.reserve_stock, reservation), undo=Call(act.release_stock, ref)
             )
             self.set_status(OrderStatus.AUTHORIZING_PAYMENT)
             await self.compensable(
-                "authorize_payment",
-                PaymentActivities.authorize_payment,
-                payment,
-                "void_payment",
-                PaymentActivities.void_payment,
-                payment,
+                Call(act.authorize_payment, payment), undo=Call(act.void_payment, payment)
             )
             self.set_status(OrderStatus.CREATING_SHIPMENT)
             await self.compensable(
-                "create_shipment",
-                ShippingActivities.create_shipment,
-                self.shipment_request(),
-                "cancel_shipment",
-                ShippingActivities.cancel_shipment,
-                OrderRef(order_id=order.order_id),
+                Call(act.create_shipment, shipment), undo=Call(act.cancel_shipment, ref)
             )
             self.raise_if_aborted()
             self.capture_started = True  # from here on, cancel and fraud alerts are refused
             self.set_status(OrderStatus.CAPTURING_PAYMENT)
             await self.compensable(
-                "capture_payment",
-                PaymentActivities.capture_payment,
-                payment,
-                "refund_payment",
-                PaymentActivities.refund_payment,
-                payment,
+                Call(act.capture_payment, payment), undo=Call(act.refund_payment, payment)
             )
         except SagaAborted as aborted:
             await self.compensate()
@@ -262,14 +219,8 @@ class OrderSagaWorkflow:
         """Capture (again, if a cancellation interrupted the wait: it is idempotent) and
         complete the order."""
         if not any(s.step == "capture_payment" and s.outcome == "done" for s in self.step_history):
-            await self.step(
-                "capture_payment", PaymentActivities.capture_payment, self.payment_request()
-            )
-        await self.step(
-            "complete_order",
-            OrderActivities.complete_order,
-            OrderRef(order_id=self.order.order_id),
-        )
+            await self.step(act.capture_payment, self.payment())
+        await self.step(act.complete_order, OrderRef(order_id=self.order.order_id))
         self.set_status(OrderStatus.COMPLETED)
         return self.result(reason=None)
 
@@ -332,7 +283,7 @@ class OrderSagaWorkflow:
     def compensations(self) -> list[CompensationRecord]:
         return self.compensations_done
 
-    # --- the machinery behind the steps --------------------------------------------------------
+    # --- how a step runs -----------------------------------------------------------------------
 
     async def wait_for_review(self) -> str | None:
         """Wait for a reviewer; returns why the order is rejected, or None when approved."""
@@ -351,67 +302,48 @@ class OrderSagaWorkflow:
             return f"rejected in review by {self.review.reviewer}: {self.review.note}"
         return None
 
-    async def step(self, name: str, activity: Callable[..., Any], argument: Any) -> Any:
+    async def step(self, activity: Callable[[A], Awaitable[R]], argument: A) -> R:
+        name = activity.__name__
         self.record_step(name, "started")
         try:
-            result = await workflow.execute_activity_method(activity, argument, **STEP_TIMEOUTS)
+            result = await STEP.execute(activity, argument)
         except ActivityError as failure:
             self.record_step(name, "failed", describe_failure(failure))
             raise
         self.record_step(name, "done", getattr(result, "detail", ""))
         return result
 
-    async def compensable(
-        self,
-        name: str,
-        activity: Callable[..., Any],
-        argument: Any,
-        undo_name: str,
-        undo_activity: Callable[..., Any],
-        undo_argument: Any,
-    ) -> None:
-        """Run a step that an abort may interrupt, with its compensation registered first."""
+    async def compensable(self, step: Call[A, StepOutcome], undo: Call[R, StepOutcome]) -> None:
+        """A step that an abort may interrupt, with its compensation registered first."""
         self.raise_if_aborted()
 
-        async def undo() -> StepOutcome:
-            return await workflow.execute_activity_method(
-                undo_activity, undo_argument, **COMPENSATION_TIMEOUTS
-            )
+        async def compensation() -> str:
+            return (await undo.execute(COMPENSATION)).detail
 
-        compensation = Compensation(step=name, name=undo_name, undo=undo)
-        self.pending_compensations.append(compensation)
-        self.record_step(name, "started")
-        running = workflow.start_activity_method(activity, argument, **STEP_TIMEOUTS)
-        await workflow.wait_condition(lambda: running.done() or self.abort is not None)
-        if not running.done():
-            running.cancel()
-            with contextlib.suppress(ActivityError, asyncio.CancelledError):
-                await running  # resolves at once: the activity is abandoned, not awaited
-            self.record_step(name, "cancelled", "aborted while in flight")
+        registered = self.to_undo.register(step.name, undo.name, compensation)
+        self.record_step(step.name, "started")
+        running = step.start(STEP)
+        if not await finished_unless(running, lambda: self.abort is not None):
+            self.record_step(step.name, "cancelled", "aborted while in flight")
             self.raise_if_aborted()
         try:
-            outcome: StepOutcome = await running
+            outcome = await running
         except ActivityError as failure:
             if is_business_failure(failure):
-                # its transaction rolled back: nothing to undo
-                self.pending_compensations.remove(compensation)
-            self.record_step(name, "failed", describe_failure(failure))
+                self.to_undo.discard(registered)  # its transaction rolled back
+            self.record_step(step.name, "failed", describe_failure(failure))
             raise
-        self.record_step(name, "done", outcome.detail)
+        self.record_step(step.name, "done", outcome.detail)
 
     async def compensate(self) -> None:
         self.set_status(OrderStatus.COMPENSATING)
-        while self.pending_compensations:
-            # removed once done: a cancellation arriving meanwhile runs it again (idempotent)
-            compensation = self.pending_compensations[-1]
-            outcome = await compensation.undo()
-            self.pending_compensations.pop()
+        async for compensation, detail in self.to_undo.run():
             self.compensations_done.append(
                 CompensationRecord(
                     step=compensation.step,
                     compensation=compensation.name,
                     at=workflow.now(),
-                    detail=outcome.detail,
+                    detail=detail,
                 )
             )
 
@@ -420,16 +352,11 @@ class OrderSagaWorkflow:
             raise self.abort
 
     async def close(self, status: OrderStatus, reason: str) -> OrderResult:
-        await self.step(
-            "close_order",
-            OrderActivities.close_order,
-            OrderClosure(
-                order_id=self.order.order_id,
-                status=status,
-                reason=reason,
-                fraud_decision=self.screening.decision if self.screening else None,
-            ),
+        decision = self.screening.decision if self.screening else None
+        closure = OrderClosure(
+            order_id=self.order.order_id, status=status, reason=reason, fraud_decision=decision
         )
+        await self.step(act.close_order, closure)
         self.set_status(status)
         return self.result(reason)
 
@@ -440,7 +367,7 @@ class OrderSagaWorkflow:
             workflow.metric_meter().create_counter(
                 "order_saga_outcomes", "Order sagas finished, by outcome"
             ).add(1, {"outcome": status.value})
-        if self.release < 3:
+        if self.saga_version < 3:
             workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
         elif status in SEARCHABLE_STATUSES:
             updates = [
@@ -470,40 +397,30 @@ class OrderSagaWorkflow:
         )
 
     def screening_request(self) -> ScreeningRequest:
+        order = self.order
         return ScreeningRequest(
-            order_id=self.order.order_id,
-            customer_id=self.order.customer_id,
-            card_id=self.order.payment.card_id,
-            amount=self.order.total,
-            client_country=self.order.client.country,
-            ship_country=self.order.shipping_address.country,
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            card_id=order.payment.card_id,
+            amount=order.total,
+            client_country=order.client.country,
+            ship_country=order.shipping_address.country,
         )
 
-    def shipment_request(self) -> ShipmentRequest:
+    def shipment(self) -> ShipmentRequest:
+        order = self.order
         return ShipmentRequest(
-            order_id=self.order.order_id,
-            address=self.order.shipping_address,
-            items=self.order.items,
+            order_id=order.order_id, address=order.shipping_address, items=order.items
         )
 
-    def payment_request(self) -> PaymentRequest:
+    def payment(self) -> PaymentRequest:
+        order = self.order
         return PaymentRequest(
-            order_id=self.order.order_id,
-            card_id=self.order.payment.card_id,
-            amount=self.order.total,
-            currency=self.order.currency,
+            order_id=order.order_id,
+            card_id=order.payment.card_id,
+            amount=order.total,
+            currency=order.currency,
         )
-
-
-def release_of_this_run() -> int:
-    """The saga's release this run started with, asked newest first so that a new run records
-    one patch marker. Runs of v1 and v2 both answer 2: whether the zone check comes first is
-    asked where v2 asked it."""
-    if workflow.patched("saga-v4"):
-        return 4
-    if workflow.patched("status-milestones-only"):
-        return 3
-    return 2
 
 
 def is_business_failure(failure: ActivityError) -> bool:

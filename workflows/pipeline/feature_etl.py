@@ -14,31 +14,30 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.pipeline.engine_jobs import run_engine_job
-
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.pipeline.engine_jobs import StopEngineJob
-    from activities.pipeline.feature_etl import FeatureEtlActivities
-    from domain.pipeline.etl_models import EtlResult, EtlRunRequest
+    from domain.pipeline.models import EtlResult, EtlRunRequest, StopEngineJob
+    from workflows.options import ActivityOptions
+    from workflows.pipeline import activities as act
+    from workflows.pipeline.engine_jobs import run_engine_job
 
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
+PLAN = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30)
+    ),
+)
 
 
 @workflow.defn(failure_exception_types=[ValidationError])
 class FeatureEtlWorkflow:
     @workflow.run
     async def run(self, request: EtlRunRequest) -> EtlResult:
-        plan = await workflow.execute_activity_method(
-            FeatureEtlActivities.plan_etl_run,
-            request,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
-        )
+        plan = await PLAN.execute(act.plan_etl_run, request)
         workflow.logger.info("ETL run %s reads %d records", plan.run_id, plan.records)
         return await run_engine_job(
-            FeatureEtlActivities.run_etl_job,
+            act.run_etl_job,
             plan,
             StopEngineJob(engine="spark", submission_id=plan.submission_id),
             attempts=3,

@@ -25,27 +25,35 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.cancellation import is_cancellation
-
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.pipeline.feature_etl import FeatureEtlActivities
-    from activities.pipeline.model_registry import MoveAliases, RegistryActivities, SmokeCheck
-    from domain.pipeline.etl_models import EtlRunRequest
     from domain.pipeline.models import (
         AliasRef,
+        EtlRunRequest,
+        MoveAliases,
         PipelineDecision,
         PipelineRequest,
         PipelineResult,
+        SmokeCheck,
         TrainingRequest,
         TrainingResult,
     )
+    from workflows.cancellation import is_cancellation
+    from workflows.options import ActivityOptions
+    from workflows.pipeline import activities as act
     from workflows.pipeline.feature_etl import FeatureEtlWorkflow
     from workflows.pipeline.model_training import ModelTrainingWorkflow
 
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
-QUICK = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": RETRY}
+QUICK = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30)
+    ),
+)
+SMOKE_CHECK = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=5), retry_policy=RetryPolicy(maximum_attempts=3)
+)
 
 
 @workflow.defn(failure_exception_types=[ValidationError])
@@ -69,9 +77,7 @@ class FeaturePipelineWorkflow:
             EtlRunRequest(topic=request.topic, run_id=f"etl-{pipeline_id}"),
             id=f"{workflow_id}-etl",
         )
-        feature_runs = await workflow.execute_activity_method(
-            FeatureEtlActivities.feature_runs, request.topic, **QUICK
-        )
+        feature_runs = await QUICK.execute(act.feature_runs, request.topic)
         if not feature_runs:
             raise ApplicationError(
                 f"no features yet for topic {request.topic}: send transactions first",
@@ -80,10 +86,8 @@ class FeaturePipelineWorkflow:
             )
 
         self._stage = "TRAINING"
-        champion = await workflow.execute_activity_method(
-            RegistryActivities.model_for_alias,
-            AliasRef(model_name=request.model_name, alias="champion"),
-            **QUICK,
+        champion = await QUICK.execute(
+            act.model_for_alias, AliasRef(model_name=request.model_name, alias="champion")
         )
         training: TrainingResult = await workflow.execute_child_workflow(
             ModelTrainingWorkflow.run,
@@ -112,7 +116,7 @@ class FeaturePipelineWorkflow:
                 f"challenger PR-AUC {challenger_pr_auc:.4f} vs champion {champion_pr_auc:.4f} "
                 f"on the same holdout (margin {request.promotion_margin})"
             )
-        if not promote:
+        if not promote and champion is not None:
             self._stage = "DONE"
             return PipelineResult(
                 etl=etl,
@@ -131,8 +135,8 @@ class FeaturePipelineWorkflow:
             # inside: a cancellation while the aliases move still rolls the change back
             await self.move_aliases(request, promotion_id, updates)
             self._stage = "SMOKE_CHECK"
-            await workflow.execute_activity_method(
-                RegistryActivities.smoke_check_champion,
+            await SMOKE_CHECK.execute(
+                act.smoke_check_champion,
                 SmokeCheck(
                     model_name=request.model_name,
                     expected_champion=training.version_id,
@@ -140,14 +144,10 @@ class FeaturePipelineWorkflow:
                     holdout_start=training.holdout_start,
                     min_pr_auc=request.smoke_min_pr_auc,
                 ),
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=RetryPolicy(maximum_attempts=3),
             )
         except BaseException as error:
             self._stage = "ROLLING_BACK"
-            await workflow.execute_activity_method(
-                RegistryActivities.roll_back_alias_change, promotion_id, **QUICK
-            )
+            await QUICK.execute(act.roll_back_alias_change, promotion_id)
             self._stage = "ROLLED_BACK"
             if isinstance(error, ActivityError) and not is_cancellation(error):
                 raise ApplicationError(
@@ -168,15 +168,14 @@ class FeaturePipelineWorkflow:
     async def move_aliases(
         self, request: PipelineRequest, change_id: str, updates: dict[str, str]
     ) -> None:
-        move = workflow.start_activity_method(
-            RegistryActivities.move_aliases,
+        move = QUICK.start(
+            act.move_aliases,
             MoveAliases(
                 model_name=request.model_name,
                 change_id=change_id,
                 reason=workflow.info().workflow_id,
                 updates=updates,
             ),
-            **QUICK,
         )
         try:
             await asyncio.shield(move)

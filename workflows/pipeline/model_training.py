@@ -14,17 +14,25 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.pipeline.engine_jobs import run_engine_job
-
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.pipeline.engine_jobs import StopEngineJob
-    from activities.pipeline.model_registry import RegisterModel, RegistryActivities
-    from activities.pipeline.model_training import TrainingActivities
-    from domain.pipeline.models import TrainingRequest, TrainingResult
+    from domain.pipeline.models import (
+        RegisterModel,
+        StopEngineJob,
+        TrainingRequest,
+        TrainingResult,
+    )
+    from workflows.options import ActivityOptions
+    from workflows.pipeline import activities as act
+    from workflows.pipeline.engine_jobs import run_engine_job
 
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
+REGISTER = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=1),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30)
+    ),
+)
 
 
 @workflow.defn(failure_exception_types=[ValidationError])
@@ -32,15 +40,12 @@ class ModelTrainingWorkflow:
     @workflow.run
     async def run(self, request: TrainingRequest) -> TrainingResult:
         result = await run_engine_job(
-            TrainingActivities.run_training_job,
+            act.run_training_job,
             request,
             StopEngineJob(engine="ray", submission_id=request.submission_id),
             attempts=2,
         )
-        await workflow.execute_activity_method(
-            RegistryActivities.register_model_version,
-            RegisterModel(request=request, result=result),
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=RETRY,
+        await REGISTER.execute(
+            act.register_model_version, RegisterModel(request=request, result=result)
         )
         return result

@@ -1,0 +1,101 @@
+"""Kafka through confluent-kafka: client configuration, the project's topics, and offsets.
+
+Every client is made here so that each gets the same settings, and librdkafka's own log lines
+(`%4|...|GETPID|...`) go through Python's logging (logger `kafka`) instead of onto the terminal.
+Everything here blocks: call it in a thread from async code."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from core.errors import InvalidInput, ServiceUnavailable
+from core.settings import Settings
+
+LOGGER = logging.getLogger("kafka")
+
+
+def client_config(settings: Settings, **options: Any) -> dict[str, Any]:
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, "logger": LOGGER, **options}
+
+
+def admin(settings: Settings, **options: Any) -> AdminClient:
+    return AdminClient(client_config(settings, **options))
+
+
+def consumer(settings: Settings, group_id: str, **options: Any) -> Consumer:
+    return Consumer(client_config(settings, **{"group.id": group_id, **options}))
+
+
+def producer(settings: Settings, **options: Any) -> Producer:
+    return Producer(client_config(settings, **options))
+
+
+def project_topics(settings: Settings) -> dict[str, int]:
+    """The topics the system uses, with their partition counts."""
+    return {
+        settings.transactions_topic: settings.transactions_partitions,
+        settings.alerts_topic: settings.alerts_partitions,
+        settings.dead_letter_topic: 1,
+    }
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the project's topics with their partition counts; existing topics are kept."""
+    client = admin(settings)
+    try:
+        existing = client.list_topics(timeout=10).topics
+    except KafkaException as exc:
+        raise kafka_unavailable(settings, exc) from exc
+    missing = [
+        NewTopic(name, num_partitions=count, replication_factor=1)
+        for name, count in project_topics(settings).items()
+        if name not in existing
+    ]
+    for future in client.create_topics(missing).values() if missing else []:
+        try:
+            future.result(timeout=30)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+
+
+def create_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
+    """A fresh topic with a random suffix, for one benchmark, recording or test run."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    admin(settings).create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    return name
+
+
+def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
+    """Each partition's (low, high) offsets."""
+    reader = consumer(settings, "offsets")
+    try:
+        try:
+            metadata = reader.list_topics(topic, timeout=10).topics[topic]
+        except KafkaException as exc:
+            raise kafka_unavailable(settings, exc) from exc
+        if metadata.error is not None:
+            raise InvalidInput(f"Kafka topic {topic}: {metadata.error.str()}", subject="kafka")
+        return {
+            p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            for p in metadata.partitions
+        }
+    finally:
+        reader.close()
+
+
+def end_offsets(settings: Settings, topic: str) -> int:
+    """How many records the topic has ever held: the sum of its partitions' high watermarks."""
+    return sum(high for _, high in watermarks(settings, topic).values())
+
+
+def kafka_unavailable(settings: Settings, cause: Exception) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"Kafka is not reachable at {settings.kafka_bootstrap_servers} ({cause})",
+        "start the local stack with `./hybrid stack up` or set HYBRID_KAFKA_BOOTSTRAP_SERVERS",
+    )

@@ -1,0 +1,47 @@
+"""The activities the fraud workflows call: each one's name, input and result, the contract with
+the worker that runs them (activities/fraud/ implements every one). Declared here rather than
+imported from activities/, because a workflow module imports no I/O code."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from domain.fraud.monitor import (
+    CancelJob,
+    JobHandle,
+    JobProgress,
+    RouterProgress,
+    StopJob,
+    SubmitCepJob,
+    WatchJob,
+)
+
+
+@activity.defn
+async def submit_job(request: SubmitCepJob) -> JobHandle:
+    """Submit the CEP job, or attach to the running job of the same (deterministic) name."""
+    raise NotImplementedError
+
+
+@activity.defn
+async def watch_job(request: WatchJob) -> JobProgress:
+    """Heartbeat the job's progress until it ends or the watch period is over."""
+    raise NotImplementedError
+
+
+@activity.defn
+async def stop_with_savepoint(request: StopJob) -> str:
+    """Stop the job with a savepoint; returns its location (again, on a retry)."""
+    raise NotImplementedError
+
+
+@activity.defn
+async def cancel_job(request: CancelJob) -> str:
+    """Cancel the job of that id and any job running under that name; returns the last state."""
+    raise NotImplementedError
+
+
+@activity.defn
+async def route_alerts(group_id: str) -> RouterProgress:
+    """Consume fraud alerts into PostgreSQL and the sagas of their cards, until cancelled."""
+    raise NotImplementedError
