@@ -1,10 +1,12 @@
-"""Running the feature pipeline from the command line: once, or nightly from a Temporal Schedule
-that the CLI creates, triggers, pauses and deletes."""
+"""Running the feature pipeline from outside: once, or nightly from a Temporal Schedule that is
+created, triggered, paused and deleted here (for the CLI and the demo)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -20,16 +22,20 @@ from temporalio.client import (
     WorkflowHandle,
 )
 from temporalio.client import ScheduleOverlapPolicy as Overlap
+from temporalio.service import RPCError, RPCStatusCode
 
+from core.errors import MissingPrerequisite
 from core.settings import Settings
 from core.temporal import connect
-from domain.pipeline.models import PipelineRequest
+from domain.pipeline.models import PipelineRequest, PipelineResult
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 
 NIGHTLY = "0 2 * * *"  # 02:00 UTC
 
 
-async def start_pipeline(settings: Settings, request: PipelineRequest) -> WorkflowHandle:
+async def start_pipeline(
+    settings: Settings, request: PipelineRequest
+) -> WorkflowHandle[FeaturePipelineWorkflow, PipelineResult]:
     client = await connect(settings)
     return await client.start_workflow(
         FeaturePipelineWorkflow.run,
@@ -77,5 +83,28 @@ async def schedule_handle(settings: Settings) -> ScheduleHandle:
     return client.get_schedule_handle(settings.pipeline_schedule_id)
 
 
+async def on_schedule(
+    settings: Settings, operation: Callable[[ScheduleHandle], Awaitable[Any]]
+) -> ScheduleHandle:
+    """Run `operation` on the schedule; a schedule that does not exist says how to create it."""
+    handle = await schedule_handle(settings)
+    try:
+        await operation(handle)
+    except RPCError as exc:
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        raise MissingPrerequisite(
+            f"there is no schedule {handle.id}",
+            "create it with `./hybrid pipeline schedule create`",
+        ) from exc
+    return handle
+
+
 async def describe_schedule(settings: Settings) -> ScheduleDescription:
-    return await (await schedule_handle(settings)).describe()
+    descriptions: list[ScheduleDescription] = []
+
+    async def describe(handle: ScheduleHandle) -> None:
+        descriptions.append(await handle.describe())
+
+    await on_schedule(settings, describe)
+    return descriptions[0]

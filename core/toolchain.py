@@ -49,7 +49,8 @@ def java_home(settings: Settings, user: str) -> Path:
         if not java.exists():
             raise MissingPrerequisite(
                 f"JAVA_HOME={configured} has no bin/java",
-                f"point JAVA_HOME at a Java 17+ installation or unset it ({INSTALL_JAVA})",
+                "point JAVA_HOME at a Java 17+ installation, or unset it to use the `java` on"
+                " PATH",
                 subject=user,
             )
     else:

@@ -1,12 +1,12 @@
 """Shared fixtures: the real local stack (once per session) and an in-process worker.
 
 The stack is brought up once; services that were already running are reused and left running,
-and only the services this session started are stopped at the end."""
+and only the services this session started are stopped at the end. A test during which the
+in-process worker's event loop was blocked for more than a second fails (an async activity
+doing blocking I/O starves every other activity and workflow of the worker)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -16,8 +16,8 @@ from temporalio.client import Client
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from stack.launcher import Stack
+from tests.support.worker import ThreadedWorker
 from tools.seed import seed
-from worker.run import run_worker
 
 
 @pytest.fixture(scope="session")
@@ -61,43 +61,17 @@ async def client(stack: Stack, settings: Settings) -> Client:
     return await connect(settings)
 
 
-class ThreadedWorker:
-    """The real worker on its own thread and event loop, so that synchronous tests (which block
-    the test loop, e.g. while the `temporal` CLI runs) never starve it."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.started = threading.Event()
-        self.failure: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="test-worker", daemon=True)
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self.loop = asyncio.get_running_loop()
-            self.stop, ready = asyncio.Event(), asyncio.Event()
-            ready_waiter = asyncio.create_task(ready.wait())
-            ready_waiter.add_done_callback(lambda _: self.started.set())
-            await run_worker(self.settings, self.stop, ready)
-
-        try:
-            asyncio.run(main())
-        except BaseException as exc:
-            self.failure = exc
-            self.started.set()
-
-    def __enter__(self) -> ThreadedWorker:
-        self.thread.start()
-        self.started.wait(60)
-        if self.failure is not None:
-            raise self.failure
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(30)
-
-
 @pytest.fixture(scope="session")
 def worker(stack: Stack, settings: Settings) -> Iterator[ThreadedWorker]:
     with ThreadedWorker(settings) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def _worker_loop_never_blocked(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "worker" in request.fixturenames:
+        running: ThreadedWorker = request.getfixturevalue("worker")
+        incidents = running.watchdog.take()
+        if incidents:
+            pytest.fail("\n\n".join(incidents), pytrace=False)

@@ -17,7 +17,7 @@ class Worker(Service):
         self.state_dir.mkdir(parents=True, exist_ok=True)
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "cli.main", "worker"]
+        return [sys.executable, "-m", "cli", "worker"]
 
     def healthy(self) -> bool:
         return "worker ready" in self.log_file.read_text(errors="replace").rsplit("=====", 1)[-1]

@@ -14,12 +14,13 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
+from core.kafka import create_topic
 from core.settings import Settings
 from domain.orders.models import OrderStatus
 from domain.pipeline.models import PipelineDecision
-from tests.conftest import ThreadedWorker
-from tests.support.services import new_topic
-from tools.demo import DemoConfig, DemoReport, run_demo
+from tests.support.worker import ThreadedWorker
+from tools.demo.report import DemoConfig, DemoReport
+from tools.demo.story import run_demo
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -45,9 +46,9 @@ def demo_settings(base_settings: Settings, tmp_path_factory: pytest.TempPathFact
     suffix = uuid.uuid4().hex[:6]
     return base_settings.model_copy(
         update={
-            "transactions_topic": new_topic(base_settings, "demo-tx", partitions=2),
-            "alerts_topic": new_topic(base_settings, "demo-alerts"),
-            "dead_letter_topic": new_topic(base_settings, "demo-dlq"),
+            "transactions_topic": create_topic(base_settings, "demo-tx", partitions=2),
+            "alerts_topic": create_topic(base_settings, "demo-alerts"),
+            "dead_letter_topic": create_topic(base_settings, "demo-dlq"),
             "lake_dir": tmp_path_factory.mktemp("demo-lake"),
             "model_store_dir": tmp_path_factory.mktemp("demo-models"),
             "fraud_model_name": f"demo-fraud-{suffix}",

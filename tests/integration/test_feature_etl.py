@@ -17,12 +17,13 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
+from core.kafka import create_topic
 from core.settings import Settings
 from domain.fraud.events import Transaction
 from domain.fraud.generator import produce
 from domain.pipeline.etl import EtlJobFailed, EtlRunUnfinished, plan_run, run_features_job
-from tests.support.services import consume, new_topic
-from tests.support.services import produce as produce_raw
+from tests.support.kafka import consume
+from tests.support.kafka import produce as produce_raw
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("stack")
 def etl_settings(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return base_settings.model_copy(
         update={
-            "transactions_topic": new_topic(base_settings, "etl-tx", partitions=2),
+            "transactions_topic": create_topic(base_settings, "etl-tx", partitions=2),
             "lake_dir": tmp_path_factory.mktemp("lake"),
         }
     )

@@ -24,8 +24,10 @@ from activities.orders.order import OrderActivities
 from client.pipeline import create_schedule
 from core.db.connections import open_pool
 from core.engines.spark import SparkApplication
+from core.kafka import create_topic
 from core.settings import Settings
 from domain.fraud.generator import produce
+from domain.orders.examples import an_order
 from domain.orders.models import FraudDecision, Screening, ScreeningRequest
 from domain.pipeline.models import (
     PipelineDecision,
@@ -33,9 +35,8 @@ from domain.pipeline.models import (
     PipelineResult,
     TrainingSettings,
 )
-from tests.conftest import ThreadedWorker
-from tests.support.orders import order_for
-from tests.support.services import new_topic, start_worker_process, wait_for
+from tests.support.waiting import wait_for
+from tests.support.worker import ThreadedWorker, start_worker_process
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -50,7 +51,7 @@ def pipeline_settings(
     suffix = uuid.uuid4().hex[:6]
     settings = base_settings.model_copy(
         update={
-            "transactions_topic": new_topic(base_settings, "pipeline-tx", partitions=2),
+            "transactions_topic": create_topic(base_settings, "pipeline-tx", partitions=2),
             "lake_dir": tmp_path_factory.mktemp("lake"),
             "model_store_dir": tmp_path_factory.mktemp("models"),
             "fraud_model_name": f"test-fraud-{suffix}",
@@ -208,7 +209,9 @@ async def test_the_fraud_screen_scores_orders_with_the_champion(
         card = f"card-model-{uuid.uuid4().hex[:8]}"
 
         async def screen(country: str) -> Screening:
-            order = order_for({"SKU-HEADPHONES": 1}, card_id=card, country=country, price="45.00")
+            order = an_order(
+                {"SKU-HEADPHONES": 1}, card_id=card, country=country, unit_price="45.00"
+            )
             await orders.record_order(order)
             return await orders.screen_order(
                 ScreeningRequest(

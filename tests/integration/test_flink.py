@@ -4,15 +4,17 @@ which proves the Kafka connector jar is on the cluster's classpath."""
 from pathlib import Path
 
 from core.engines.flink import FlinkRest, submit_python_job
+from core.kafka import create_topic
 from core.settings import PROJECT_ROOT, Settings
-from tests.support.services import consume, new_topic, produce, wait_for
+from tests.support.kafka import consume, produce
+from tests.support.waiting import wait_for
 
 COPY_JOB: Path = PROJECT_ROOT / "jobs" / "flink" / "copy_topic.py"
 
 
 def test_sql_job_copies_a_topic_through_the_session_cluster(stack, base_settings: Settings) -> None:
-    source = new_topic(base_settings, "flink-in")
-    sink = new_topic(base_settings, "flink-out")
+    source = create_topic(base_settings, "flink-in")
+    sink = create_topic(base_settings, "flink-out")
     records = [(f"k{i}", f"record {i}") for i in range(20)]
     produce(base_settings, source, records)
     job_name = f"copy-{source}"

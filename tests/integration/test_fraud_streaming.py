@@ -21,16 +21,17 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from client.fraud import monitor_request
 from core.engines.flink import FlinkRest
+from core.kafka import create_topic
 from core.settings import Settings
 from domain.fraud.evaluation import Evaluation, evaluate
 from domain.fraud.events import FraudPattern, Transaction
 from domain.fraud.generator import StreamStats, card_testing_attack, produce
 from domain.fraud.monitor import MonitorView
+from domain.orders.examples import an_order
 from domain.orders.models import OrderStatus
-from tests.conftest import ThreadedWorker
-from tests.support.orders import order_for
-from tests.support.services import consume, new_topic
-from tests.support.services import produce as produce_raw
+from tests.support.kafka import consume
+from tests.support.kafka import produce as produce_raw
+from tests.support.worker import ThreadedWorker
 from workflows.fraud.alert_router import AlertRouterWorkflow
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 from workflows.orders.order_saga import OrderSagaWorkflow
@@ -80,9 +81,9 @@ async def start_monitor(client: Client, settings: Settings, job_name: str) -> Wo
 def stream_settings(settings: Settings) -> Settings:
     return settings.model_copy(
         update={
-            "transactions_topic": new_topic(settings, "transactions", partitions=4),
-            "alerts_topic": new_topic(settings, "fraud-alerts", partitions=2),
-            "dead_letter_topic": new_topic(settings, "dlq"),
+            "transactions_topic": create_topic(settings, "transactions", partitions=4),
+            "alerts_topic": create_topic(settings, "fraud-alerts", partitions=2),
+            "dead_letter_topic": create_topic(settings, "dlq"),
             "fraud_task_queue": f"{settings.fraud_task_queue}-stream",
             "order_task_queue": f"{settings.order_task_queue}-stream",
         }
@@ -164,8 +165,8 @@ async def test_a_fraud_alert_aborts_a_running_saga(
 ) -> None:
     card = f"card-attacked-{uuid.uuid4().hex[:6]}"
     # an unknown customer's large order waits for review: the saga is in flight
-    order = order_for(
-        {"SKU-LAPTOP-14": 1}, card_id=card, customer_id="cust-unknown", price="1299.00"
+    order = an_order(
+        {"SKU-LAPTOP-14": 1}, card_id=card, customer_id="cust-unknown", unit_price="1299.00"
     )
     saga = await client.start_workflow(
         OrderSagaWorkflow.run,

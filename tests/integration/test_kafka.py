@@ -2,8 +2,9 @@
 
 from confluent_kafka.admin import AdminClient
 
+from core.kafka import create_topic
 from core.settings import Settings
-from tests.support.services import consume, new_topic, produce
+from tests.support.kafka import consume, produce
 
 
 def test_project_topics_exist_with_their_partition_counts(stack, base_settings: Settings) -> None:
@@ -21,7 +22,7 @@ def test_project_topics_exist_with_their_partition_counts(stack, base_settings: 
 
 
 def test_produce_consume_round_trip(stack, base_settings: Settings) -> None:
-    topic = new_topic(base_settings, "roundtrip", partitions=3)
+    topic = create_topic(base_settings, "roundtrip", partitions=3)
     sent = [(f"card-{i % 5}", f'{{"n": {i}}}') for i in range(50)]
     produce(base_settings, topic, sent)
     received = consume(base_settings, topic, count=len(sent))

@@ -19,6 +19,7 @@ from activities.orders.payments import PaymentActivities
 from activities.orders.shipping import ShippingActivities
 from core.db.connections import open_pool
 from core.settings import Settings, get_settings
+from domain.orders.examples import an_order
 from domain.orders.invariants import check_order_invariants
 from domain.orders.models import (
     FraudDecision,
@@ -36,7 +37,7 @@ from domain.orders.payment_provider import (
     SimulatedPaymentProvider,
 )
 from domain.pipeline.scoring import CardHistory, order_features
-from tests.support.orders import new_customer, new_sku, order_for, provider_operations, stock
+from tests.support.orders import new_customer, new_sku, provider_operations, stock
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def payment_of(order: OrderRequest) -> PaymentRequest:
 
 
 async def test_record_order_is_idempotent(pool, dsn, settings: Settings) -> None:
-    order = order_for({new_sku(dsn): 1})
+    order = an_order({new_sku(dsn): 1})
     first = await OrderActivities(pool, settings).record_order(order)
     second = await OrderActivities(pool, settings).record_order(order)
     assert (first.applied, second.applied) == (True, False)
@@ -78,7 +79,7 @@ async def test_record_order_is_idempotent(pool, dsn, settings: Settings) -> None
 
 async def test_reserve_twice_reserves_once(pool, dsn) -> None:
     sku = new_sku(dsn, on_hand=10)
-    order = await recorded(pool, order_for({sku: 3}))
+    order = await recorded(pool, an_order({sku: 3}))
     inventory = InventoryActivities(pool)
     request = ReservationRequest(order_id=order.order_id, items=order.items)
     assert (await inventory.reserve_stock(request)).applied
@@ -91,7 +92,7 @@ async def test_reserve_twice_reserves_once(pool, dsn) -> None:
 
 async def test_release_before_reserve_leaves_a_tombstone(pool, dsn) -> None:
     sku = new_sku(dsn, on_hand=10)
-    order = await recorded(pool, order_for({sku: 2}))
+    order = await recorded(pool, an_order({sku: 2}))
     inventory = InventoryActivities(pool)
     released = await inventory.release_stock(OrderRef(order_id=order.order_id))
     assert released.detail == "nothing was reserved"
@@ -114,7 +115,7 @@ async def test_reserve_business_errors_are_typed_and_final(
     pool, dsn, on_hand, max_per_order, quantity, error_type, message
 ) -> None:
     sku = new_sku(dsn, on_hand=on_hand, max_per_order=max_per_order)
-    order = await recorded(pool, order_for({sku: quantity}))
+    order = await recorded(pool, an_order({sku: quantity}))
     with pytest.raises(ApplicationError) as error:
         await InventoryActivities(pool).reserve_stock(
             ReservationRequest(order_id=order.order_id, items=order.items)
@@ -125,7 +126,7 @@ async def test_reserve_business_errors_are_typed_and_final(
 
 
 async def test_unknown_sku_is_a_business_error(pool, dsn) -> None:
-    order = await recorded(pool, order_for({new_sku(dsn): 1, "SKU-DOES-NOT-EXIST": 1}))
+    order = await recorded(pool, an_order({new_sku(dsn): 1, "SKU-DOES-NOT-EXIST": 1}))
     with pytest.raises(ApplicationError) as error:
         await InventoryActivities(pool).reserve_stock(
             ReservationRequest(order_id=order.order_id, items=order.items)
@@ -135,7 +136,7 @@ async def test_unknown_sku_is_a_business_error(pool, dsn) -> None:
 
 
 async def test_lost_provider_answer_is_retried_without_a_second_charge(pool, dsn) -> None:
-    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    order = await recorded(pool, an_order({new_sku(dsn): 1}))
     always_lost = SimulatedPaymentProvider(pool, ProviderBehaviour(timeout_rate=1.0))
     with pytest.raises(ProviderTimeout):
         await PaymentActivities(pool, always_lost).authorize_payment(payment_of(order))
@@ -152,7 +153,7 @@ async def test_lost_provider_answer_is_retried_without_a_second_charge(pool, dsn
 
 
 async def test_transient_provider_error_changes_nothing(pool, dsn) -> None:
-    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    order = await recorded(pool, an_order({new_sku(dsn): 1}))
     down = SimulatedPaymentProvider(pool, ProviderBehaviour(transient_error_rate=1.0))
     with pytest.raises(ProviderUnavailable):
         await PaymentActivities(pool, down).authorize_payment(payment_of(order))
@@ -161,7 +162,7 @@ async def test_transient_provider_error_changes_nothing(pool, dsn) -> None:
 
 async def test_void_undoes_an_authorization_whose_answer_was_lost(pool, dsn) -> None:
     # a worker died after the provider authorized, before the shop recorded it
-    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    order = await recorded(pool, an_order({new_sku(dsn): 1}))
     provider = SimulatedPaymentProvider(pool)
     await provider.authorize(order.order_id, order.payment.card_id, order.total)
     payments = PaymentActivities(pool, provider)
@@ -176,7 +177,7 @@ async def test_void_undoes_an_authorization_whose_answer_was_lost(pool, dsn) -> 
 
 
 async def test_declined_card_is_recorded_and_final(pool, dsn) -> None:
-    order = await recorded(pool, order_for({new_sku(dsn): 1}, card_id="card_declined_0002"))
+    order = await recorded(pool, an_order({new_sku(dsn): 1}, card_id="card_declined_0002"))
     payments = PaymentActivities(pool, SimulatedPaymentProvider(pool))
     with pytest.raises(ApplicationError) as error:
         await payments.authorize_payment(payment_of(order))
@@ -186,7 +187,7 @@ async def test_declined_card_is_recorded_and_final(pool, dsn) -> None:
 
 
 async def test_refund_then_void_after_capture(pool, dsn) -> None:
-    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    order = await recorded(pool, an_order({new_sku(dsn): 1}))
     payments = PaymentActivities(pool, SimulatedPaymentProvider(pool))
     await payments.authorize_payment(payment_of(order))
     await payments.capture_payment(payment_of(order))
@@ -204,7 +205,7 @@ async def test_an_order_of_several_lines_is_recorded_reserved_and_consumed_once(
     pool, dsn, settings: Settings
 ) -> None:
     skus = {new_sku(dsn, on_hand=10): 1, new_sku(dsn, on_hand=10): 2, new_sku(dsn, on_hand=10): 3}
-    order = await recorded(pool, order_for(skus))
+    order = await recorded(pool, an_order(skus))
     with psycopg.connect(dsn) as conn:
         lines = conn.execute(
             "select line, sku, quantity from order_items where order_id = %s order by line",
@@ -223,7 +224,7 @@ async def test_an_order_of_several_lines_is_recorded_reserved_and_consumed_once(
 
 
 async def test_create_shipment_twice_ships_once(pool, dsn) -> None:
-    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    order = await recorded(pool, an_order({new_sku(dsn): 1}))
     shipping = ShippingActivities(pool)
     request = ShipmentRequest(
         order_id=order.order_id, address=order.shipping_address, items=order.items
@@ -241,7 +242,7 @@ async def test_create_shipment_twice_ships_once(pool, dsn) -> None:
 
 
 async def test_shipment_cancel_before_create_is_a_tombstone(pool, dsn) -> None:
-    order = await recorded(pool, order_for({new_sku(dsn): 1}))
+    order = await recorded(pool, an_order({new_sku(dsn): 1}))
     shipping = ShippingActivities(pool)
     assert not (await shipping.cancel_shipment(OrderRef(order_id=order.order_id))).applied
     request = ShipmentRequest(
@@ -251,7 +252,7 @@ async def test_shipment_cancel_before_create_is_a_tombstone(pool, dsn) -> None:
 
 
 async def test_shipping_to_an_unserved_country_is_a_business_error(pool, dsn) -> None:
-    order = await recorded(pool, order_for({new_sku(dsn): 1}, country="AQ"))
+    order = await recorded(pool, an_order({new_sku(dsn): 1}, country="AQ"))
     with pytest.raises(ApplicationError) as error:
         await ShippingActivities(pool).create_shipment(
             ShipmentRequest(
@@ -265,7 +266,7 @@ async def test_fraud_screen_rules(pool, dsn, settings: Settings) -> None:
     screen = OrderActivities(pool, settings).screen_order
     customer = new_customer(dsn, home_country="FR")
     card = f"card_screen_{random.randrange(10**9)}"
-    order = await recorded(pool, order_for({new_sku(dsn): 1}, card_id=card, customer_id=customer))
+    order = await recorded(pool, an_order({new_sku(dsn): 1}, card_id=card, customer_id=customer))
 
     def request(**changes) -> ScreeningRequest:
         base = dict(

@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from core.settings import Settings
+from domain.orders.examples import an_order
 from domain.orders.invariants import check_order_invariants
 from domain.orders.models import (
     CancelRequest,
@@ -26,9 +27,8 @@ from domain.orders.models import (
     ReviewDecision,
     ReviewVerdict,
 )
-from tests.conftest import ThreadedWorker
-from tests.support.orders import new_sku, order_for, provider_operations, stock
-from tests.support.services import start_worker_process
+from tests.support.orders import new_sku, provider_operations, stock
+from tests.support.worker import ThreadedWorker, start_worker_process
 from workflows.orders.order_saga import OrderSagaWorkflow
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("seeded")
 
 async def test_an_order_completes_and_is_consistent(client: Client, worker, settings) -> None:
     sku = new_sku(settings.postgres_dsn, on_hand=5)
-    order = order_for({sku: 2})
+    order = an_order({sku: 2})
     result: OrderResult = await asyncio.wait_for(
         client.execute_workflow(
             OrderSagaWorkflow.run, order, id=order.order_id, task_queue=settings.order_task_queue
@@ -67,7 +67,7 @@ async def test_an_order_completes_and_is_consistent(client: Client, worker, sett
 
 
 async def test_cancel_is_refused_once_the_order_is_completed(client, worker, settings) -> None:
-    order = order_for({new_sku(settings.postgres_dsn): 1})
+    order = an_order({new_sku(settings.postgres_dsn): 1})
     handle = await client.start_workflow(
         OrderSagaWorkflow.run, order, id=order.order_id, task_queue=settings.order_task_queue
     )
@@ -103,12 +103,12 @@ async def test_invariants_hold_after_hundreds_of_orders_with_faults(
         elif roll < 0.06:
             lines[skus[0]] = 9  # above max_per_order
         card = rng.choices(["card_ok", "card_declined", "card_capture_declined"], [88, 7, 5])[0]
-        return order_for(
+        return an_order(
             lines,
             card_id=f"{card}_{rng.randrange(10**6)}",
             customer_id=rng.choice(["cust-alice", "cust-bob", "cust-emil", "cust-nobody"]),
             country=rng.choices(["FR", "US", "DE", "AQ"], [40, 30, 25, 5])[0],
-            price=rng.choice(["10.00", "25.00", "2100.00"]),
+            unit_price=rng.choice(["10.00", "25.00", "2100.00"]),
         )
 
     async def run_one(index: int) -> OrderResult:
@@ -188,7 +188,7 @@ async def test_worker_killed_mid_saga_then_restarted(client: Client, settings: S
     dsn = settings.postgres_dsn
     sku = new_sku(dsn, on_hand=100, max_per_order=5)
 
-    orders = [order_for({sku: 1}) for _ in range(30)]
+    orders = [an_order({sku: 1}) for _ in range(30)]
     first = await start_worker_process(worker_settings)
     handles = [
         await client.start_workflow(

@@ -8,7 +8,7 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 
 from core.engines.lifecycle import summary_line
 from core.settings import PROJECT_ROOT, Settings
-from tests.support.services import wait_for
+from tests.support.waiting import wait_for
 
 
 def test_job_runs_through_the_jobs_api(stack, base_settings: Settings) -> None:

@@ -5,12 +5,13 @@ import subprocess
 from pathlib import Path
 
 from core.engines.spark import spark_environment, spark_submit_command
+from core.kafka import create_topic
 from core.settings import PROJECT_ROOT, Settings
-from tests.support.services import new_topic, produce
+from tests.support.kafka import produce
 
 
 def test_spark_submit_reads_a_kafka_topic(stack, base_settings: Settings, tmp_path: Path) -> None:
-    topic = new_topic(base_settings, "spark-in", partitions=2)
+    topic = create_topic(base_settings, "spark-in", partitions=2)
     produce(base_settings, topic, [("a", "1")] * 3 + [("b", "2")] * 5)
     output = tmp_path / "summary"
     done = subprocess.run(

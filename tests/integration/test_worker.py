@@ -16,7 +16,7 @@ async def test_worker_process_serves_and_stops_on_sigterm(stack, client) -> None
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli.main",
+        "cli",
         "worker",
         env={**os.environ, "HYBRID_ORDER_TASK_QUEUE": queue},
         stdout=asyncio.subprocess.PIPE,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from tools.bench.saga import cpu_seconds
+from tools.bench.cpu import cpu_seconds
 
 # half a second of CPU, then it stays: a process that ended would be counted no more
 BURN = (

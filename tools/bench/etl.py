@@ -12,10 +12,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.kafka import create_topic
 from core.settings import Settings
 from domain.fraud.generator import produce
 from domain.pipeline.etl import plan_run, run_features_job
-from tools.bench.stream import create_topic
 
 
 @dataclass
@@ -62,9 +62,8 @@ def run_etl_benchmark(settings: Settings, events: int) -> EtlReport:
 def _timed_run(settings: Settings, label: str, events: int, seed: int) -> EtlTiming:
     if events:
         produce(
-            settings.kafka_bootstrap_servers,
+            settings,
             settings.transactions_topic,
-            settings.postgres_dsn,
             run_id=f"be{uuid.uuid4().hex[:5]}",
             seed=seed,
             rate=1000,

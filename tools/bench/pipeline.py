@@ -24,11 +24,11 @@ from ray.job_submission import JobStatus
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from core.engines.ray_jobs import RayJob
+from core.kafka import create_topic
 from core.settings import Settings
 from core.temporal import connect
 from domain.fraud.generator import produce
 from domain.pipeline.models import PipelineRequest, PipelineResult, TrainingSettings
-from tools.bench.stream import create_topic
 from worker.run import run_worker
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 
@@ -83,9 +83,8 @@ async def run_pipeline_benchmark(settings: Settings, events: int) -> PipelineRep
         )
         await asyncio.to_thread(
             produce,
-            bench.kafka_bootstrap_servers,
+            bench,
             bench.transactions_topic,
-            bench.postgres_dsn,
             run_id=f"bp{suffix}",
             seed=71,
             rate=200,
@@ -126,7 +125,8 @@ async def _start(client: Client, settings: Settings, request: PipelineRequest) -
 
 async def _seconds(client: Client, workflow_id: str) -> float:
     described = await client.get_workflow_handle(workflow_id).describe()
-    assert described.close_time is not None
+    if described.close_time is None:  # only closed workflows are timed
+        raise RuntimeError(f"workflow {workflow_id} is still running")
     return (described.close_time - described.start_time).total_seconds()
 
 

@@ -17,63 +17,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
 
-import psycopg
 from temporalio.client import Client
 
-from core.db.connections import connect, database_unavailable
+from core.db.connections import connect as connect_db
 from core.settings import Settings
 from core.temporal import connect
-from domain.orders.models import (
-    ClientContext,
-    OrderItem,
-    OrderRequest,
-    OrderStatus,
-    PaymentMethod,
-    ShippingAddress,
-)
-from stack.launcher import Stack
+from domain.orders.examples import an_order
+from domain.orders.models import OrderStatus
+from tools.bench.cpu import CPU_SERVICES, cpu_seconds, stack_processes
 from workflows.orders.noop_saga import NoopSagaWorkflow
 from workflows.orders.order_saga import OrderSagaWorkflow
 
 SAGA_ACTIVITIES = 8  # record, screen, zone check, reserve, authorize, ship, capture, complete
-
-
-CPU_SERVICES = ("temporal", "worker", "postgres")  # the processes a saga keeps busy
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    """CPU time (user + system) so far of each named process and all its descendants (a
-    PostgreSQL server's backends, for one)."""
-    if not roots:
-        return {}
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended meanwhile
-        pid = int(stat.parent.name)
-        parents[pid] = int(fields[1])
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    names = {root: name for name, root in roots.items()}
-
-    def root_of(pid: int) -> str | None:
-        while pid > 1 and pid not in names:
-            pid = parents.get(pid, 0)
-        return names.get(pid)
-
-    seconds = dict.fromkeys(roots, 0.0)
-    for pid, used in cpu.items():
-        name = root_of(pid)
-        if name is not None:
-            seconds[name] += used
-    return seconds
 
 
 @dataclass
@@ -143,24 +99,6 @@ class Report:
         ]
 
 
-def bench_order(sku: str, customer_id: str) -> OrderRequest:
-    return OrderRequest(
-        order_id=f"bench-{uuid.uuid4().hex[:12]}",
-        customer_id=customer_id,
-        payment=PaymentMethod(card_id="card_bench_4242"),
-        items=[OrderItem(sku=sku, quantity=1, unit_price=Decimal("10.00"))],
-        currency="EUR",
-        shipping_address=ShippingAddress(
-            name="Bench Buyer",
-            line1="1 bench road",
-            city="Berlin",
-            postal_code="10115",
-            country="DE",
-        ),
-        client=ClientContext(country="DE", ip="203.0.113.9", device_id="dev-bench"),
-    )
-
-
 async def _measure(
     runs: int,
     concurrency: int,
@@ -190,11 +128,7 @@ async def run_benchmark(
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     sku = f"SKU-BENCH-{uuid.uuid4().hex[:6].upper()}"
     customer = f"cust-bench-{uuid.uuid4().hex[:6]}"
-    try:
-        conn = connect(settings.postgres_dsn, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        raise database_unavailable(settings) from exc
-    with conn:
+    with connect_db(settings.postgres_dsn) as conn:
         conn.execute(
             "insert into inventory (sku, description, unit_price, on_hand, max_per_order)"
             " values (%s, 'benchmark item', 10, 1000000, 10)",
@@ -207,7 +141,7 @@ async def run_benchmark(
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli.main",
+        "cli",
         "worker",
         "--task-queue",
         queue,
@@ -234,7 +168,14 @@ async def run_benchmark(
         )
 
     async def saga() -> None:
-        order = bench_order(sku, customer)
+        order = an_order(
+            {sku: 1},
+            prefix="bench",
+            customer_id=customer,
+            card_id="card_bench_4242",
+            country="DE",
+            unit_price="10.00",
+        )
         result = await client.execute_workflow(
             OrderSagaWorkflow.run, order, id=order.order_id, task_queue=queue
         )
@@ -242,7 +183,7 @@ async def run_benchmark(
             raise RuntimeError(f"benchmark order {order.order_id} ended {result.status}")
 
     report = Report(orders, concurrency, Sample(), Sample(), Sample(), Sample())
-    processes = {"worker": worker.pid} | _stack_processes(settings)
+    processes = {"worker": worker.pid} | stack_processes(settings)
     try:
         await _warm_up(client, noop, saga)
         per_round = max(1, orders // rounds)
@@ -256,17 +197,6 @@ async def run_benchmark(
         os.killpg(worker.pid, signal.SIGTERM)
         await worker.wait()
     return report
-
-
-def _stack_processes(settings: Settings) -> dict[str, int]:
-    """The Temporal server's and PostgreSQL's processes, if this machine's stack runs them (a
-    remote or compose stack is not measured)."""
-    processes: dict[str, int] = {}
-    for service in Stack(settings).select(["temporal", "postgres"]):
-        process = service.recorded_process()
-        if process is not None:
-            processes[service.name] = process.pid
-    return processes
 
 
 async def _warm_up(

@@ -23,14 +23,19 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from temporalio.client import WorkflowHandle
 
+from activities.fraud.flink_jobs import submit_cep_job
 from core.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
+from core.kafka import create_topic, end_offsets
 from core.settings import PROJECT_ROOT, Settings
+from core.temporal import connect
 from domain.fraud.evaluation import Evaluation, evaluate
 from domain.fraud.generator import produce
+from domain.fraud.monitor import CepJobSpec, StartupMode
+from workflows.fraud.alert_router import AlertRouterWorkflow
 
 log = logging.getLogger("bench.stream")
 
@@ -56,28 +61,6 @@ class StreamReport:
         ]
 
 
-def create_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
-    """A fresh topic with a random suffix, for one benchmark or test run."""
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
-    return name
-
-
-def _end_offsets(settings: Settings, topic: str) -> int:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "bench-offsets"}
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        )
-    finally:
-        consumer.close()
-
-
 def _bounded_rate(rest: FlinkRest, job_id: str, records: int, timeout_s: float = 1800) -> float:
     """Records/s of a bounded job, from its first task starting to the job finishing."""
     deadline = time.monotonic() + timeout_s
@@ -101,31 +84,23 @@ def _bounded_rate(rest: FlinkRest, job_id: str, records: int, timeout_s: float =
     raise TimeoutError(f"benchmark job {job_id} did not finish in {timeout_s:g} s")
 
 
-def _cep_arguments(settings: Settings, name: str, source: str, mode: str) -> list[str]:
-    return [
-        "--bootstrap-servers",
-        settings.kafka_bootstrap_servers,
-        "--job-name",
-        name,
-        "--source-topic",
-        source,
-        "--alerts-topic",
-        settings.alerts_topic,
-        "--dead-letter-topic",
-        create_topic(settings, "bench-dlq", 1),
-        "--startup-mode",
-        mode,
-        *(["--bounded"] if mode == "earliest-offset" else []),
-    ]
+def _cep_job(settings: Settings, name: str, source: str, mode: StartupMode) -> CepJobSpec:
+    return CepJobSpec(
+        job_name=name,
+        source_topic=source,
+        alerts_topic=settings.alerts_topic,
+        dead_letter_topic=create_topic(settings, "bench-dlq", 1),
+        startup_mode=mode,
+        bounded=mode == "earliest-offset",
+    )
 
 
 def _preload(settings: Settings, events: int, seed: int) -> tuple[str, int]:
     """A fresh topic holding a seeded stream; returns the topic and its record count."""
     source = create_topic(settings, "bench-tx", 4)
     produce(
-        settings.kafka_bootstrap_servers,
+        settings,
         source,
-        settings.postgres_dsn,
         run_id=f"b{uuid.uuid4().hex[:5]}",
         seed=seed,
         rate=1000,
@@ -134,7 +109,7 @@ def _preload(settings: Settings, events: int, seed: int) -> tuple[str, int]:
         malformed_share=0.001,
         realtime=False,
     )
-    return source, _end_offsets(settings, source)
+    return source, end_offsets(settings, source)
 
 
 def _bounded_rates(settings: Settings, source: str, records: int) -> tuple[float, float]:
@@ -157,10 +132,8 @@ def _bounded_rates(settings: Settings, source: str, records: int) -> tuple[float
         ],
     )
     passthrough = _bounded_rate(rest, copy_job, records)
-    cep_job = submit_python_job(
-        settings,
-        PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py",
-        _cep_arguments(settings, f"bench-cep-{source}", source, "earliest-offset"),
+    cep_job = submit_cep_job(
+        settings, _cep_job(settings, f"bench-cep-{source}", source, "earliest-offset")
     )
     return passthrough, _bounded_rate(rest, cep_job, records)
 
@@ -179,7 +152,7 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli.main",
+        "cli",
         "worker",
         env={
             **os.environ,
@@ -191,10 +164,7 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
         start_new_session=True,
     )
     live_job = await asyncio.to_thread(
-        submit_python_job,
-        settings,
-        PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py",
-        _cep_arguments(settings, f"bench-live-{live}", live, "latest-offset"),
+        submit_cep_job, settings, _cep_job(settings, f"bench-live-{live}", live, "latest-offset")
     )
     try:
         router = await _start_router(settings, f"bench-{live}")
@@ -202,9 +172,8 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
         run_id = f"l{uuid.uuid4().hex[:5]}"
         await asyncio.to_thread(
             produce,
-            settings.kafka_bootstrap_servers,
+            settings,
             live,
-            settings.postgres_dsn,
             run_id=run_id,
             seed=5,
             rate=latency_rate,
@@ -226,10 +195,7 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
     return StreamReport(total, passthrough, cep, latency_rate, result)
 
 
-async def _start_router(settings: Settings, queue: str):
-    from core.temporal import connect
-    from workflows.fraud.alert_router import AlertRouterWorkflow
-
+async def _start_router(settings: Settings, queue: str) -> WorkflowHandle[Any, None]:
     client = await connect(settings)
     group = f"router-{queue}"
     return await client.start_workflow(AlertRouterWorkflow.run, group, id=group, task_queue=queue)

@@ -88,9 +88,7 @@ class FraudMonitorWorkflow:
                     # cancelled while submitting: the submission completed, its job must stop
                     raise asyncio.CancelledError()
                 self.watch = watch = self.start_watching(handle.job_id)
-                await workflow.wait_condition(
-                    lambda: watch.done() or self.new_thresholds is not None
-                )
+                await workflow.wait_condition(self.watch_ended_or_update_accepted)
                 if self.new_thresholds is not None:
                     # accepted: applied even when the watch ended in the same activation (it
                     # must never be lost to a continue-as-new or a restart)
@@ -151,6 +149,9 @@ class FraudMonitorWorkflow:
         )
 
     # --- the job's lifecycle -------------------------------------------------------------------
+
+    def watch_ended_or_update_accepted(self) -> bool:
+        return (self.watch is not None and self.watch.done()) or self.new_thresholds is not None
 
     def start_watching(self, job_id: str) -> ActivityHandle[JobProgress]:
         watch = WatchJob(

@@ -1,0 +1,67 @@
+"""`hybrid bench ...`: benchmarks that print figures (tools/bench/)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Protocol
+
+import typer
+
+from cli.console import console, setup_logging
+from core.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
+
+
+class Report(Protocol):
+    def lines(self) -> list[str]: ...
+
+
+def print_report(report: Report) -> None:
+    for line in report.lines():
+        console.print(line, highlight=False)
+
+
+@app.command("saga")
+def bench_saga(
+    orders: Annotated[int, typer.Option(help="Workflows per workload.")] = 400,
+    concurrency: Annotated[int, typer.Option(help="Workflows in flight.")] = 50,
+) -> None:
+    """Order sagas against a no-op workflow of the same shape, on the local stack."""
+    from tools.bench.saga import run_benchmark
+
+    print_report(asyncio.run(run_benchmark(get_settings(), orders, concurrency)))
+
+
+@app.command("stream")
+def bench_stream(
+    events: Annotated[int, typer.Option(help="Records preloaded for the rate runs.")] = 100_000,
+    latency_seconds: Annotated[float, typer.Option(help="Length of the real-time run.")] = 30,
+) -> None:
+    """Kafka -> CEP -> alerts against a pass-through job; latency at half the CEP rate."""
+    from tools.bench.stream import run_stream_benchmark
+
+    setup_logging()
+    print_report(asyncio.run(run_stream_benchmark(get_settings(), events, latency_seconds)))
+
+
+@app.command("etl")
+def bench_etl(
+    events: Annotated[int, typer.Option(help="Transactions in the smaller run.")] = 25_000,
+) -> None:
+    """Feature ETL at two input sizes 5x apart, and the fixed cost of a run."""
+    from tools.bench.etl import run_etl_benchmark
+
+    setup_logging()
+    print_report(run_etl_benchmark(get_settings(), events))
+
+
+@app.command("pipeline")
+def bench_pipeline(
+    events: Annotated[int, typer.Option(help="Labelled events for the first run.")] = 60_000,
+) -> None:
+    """The feature pipeline end to end: ETL, training, promotion, and cancellation latency."""
+    from tools.bench.pipeline import run_pipeline_benchmark
+
+    setup_logging()
+    print_report(asyncio.run(run_pipeline_benchmark(get_settings(), events)))

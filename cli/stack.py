@@ -1,0 +1,113 @@
+"""`hybrid stack ...`: the embedded local stack of real services."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.console import console, print_urls, setup_logging
+from core.settings import Settings, get_settings
+
+app = typer.Typer(no_args_is_help=True, help="The embedded local stack of real services.")
+
+ServiceOption = Annotated[
+    list[str] | None, typer.Option("--service", "-s", help="Only this service (repeatable).")
+]
+
+
+@app.command("up")
+def stack_up(
+    service: ServiceOption = None,
+    worker: Annotated[bool, typer.Option(help="Also start the worker.")] = False,
+) -> None:
+    """Start the services that are not running and wait until all are healthy."""
+    from stack.launcher import Stack
+
+    setup_logging()
+    started = Stack(get_settings()).up(service, with_worker=worker)
+    console.print(f"started: {', '.join(started) or 'nothing (all running)'}")
+    print_status(get_settings())
+
+
+@app.command("down")
+def stack_down(service: ServiceOption = None) -> None:
+    """Stop the services the stack started (and only those)."""
+    from stack.launcher import Stack
+
+    stopped = Stack(get_settings()).down(service)
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@app.command("status")
+def stack_status() -> None:
+    """Each service, its health, memory and URL."""
+    print_status(get_settings())
+
+
+@app.command("serve")
+def stack_serve(
+    service: Annotated[str, typer.Argument(help="The service, as `stack status` names it.")],
+) -> None:
+    """Run one service in the foreground, in place of this process (a container's).
+
+    The command, configuration and environment that `stack up` starts in the background."""
+    from stack.launcher import Stack
+
+    [selected] = Stack(get_settings()).select([service])
+    selected.serve()
+
+
+@app.command("jars")
+def stack_jars() -> None:
+    """Resolve the jars of every infra/jvm module into the stack directory.
+
+    Maven runs only for a module whose manifest changed; the project image does this when it
+    is built, so that its containers never need Maven."""
+    from core.toolchain import jvm_modules, maven_jars
+
+    settings = get_settings()
+    for module in jvm_modules():
+        console.print(f"{module}: {maven_jars(settings, module)}", highlight=False)
+
+
+@app.command("topics")
+def stack_topics() -> None:
+    """Create the project's Kafka topics that are missing.
+
+    `stack up` does this once its broker is healthy; this is for a broker it did not start,
+    such as the compose file's."""
+    from core.kafka import ensure_topics, project_topics
+
+    settings = get_settings()
+    ensure_topics(settings)
+    console.print(f"topics ready: {', '.join(project_topics(settings))}", highlight=False)
+
+
+def print_status(settings: Settings) -> None:
+    from stack.launcher import Stack
+
+    table = Table(title=f"local stack ({settings.stack_dir})")
+    for column in ("service", "state", "pid", "RSS MiB", "URL", "what"):
+        table.add_column(column)
+    colour = {"healthy": "green", "unhealthy": "red", "stopped": "dim"}
+    for row in Stack(settings).status():
+        table.add_row(
+            row.name,
+            f"[{colour[row.state]}]{row.state}[/]",
+            str(row.pid or ""),
+            f"{row.rss_mib:.0f}" if row.rss_mib is not None else "",
+            row.url or "",
+            row.description,
+        )
+    table.add_row(
+        "spark",
+        "on demand",
+        "",
+        "",
+        settings.spark_master,
+        "spark-submit per job (no long-running service locally)",
+    )
+    console.print(table)
+    print_urls(settings)

@@ -1,0 +1,69 @@
+"""`hybrid stream ...`: card transactions, the CEP job's monitor and the detector's scores."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+import typer
+
+from cli.console import console
+from core.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Card transactions and fraud detection.")
+
+
+@app.command("generate")
+def stream_generate(
+    rate: Annotated[float, typer.Option(help="Legitimate events per second.")] = 200,
+    duration: Annotated[float, typer.Option(help="Seconds of traffic.")] = 60,
+    seed: Annotated[int, typer.Option(help="Same seed, same stream.")] = 7,
+    fraud_share: Annotated[float, typer.Option(help="Scenarios per legitimate event.")] = 0.01,
+    malformed_share: Annotated[float, typer.Option(help="Malformed messages share.")] = 0.002,
+    realtime: Annotated[bool, typer.Option(help="Pace on the wall clock.")] = True,
+    run_id: Annotated[str | None, typer.Option(help="Prefix of card and txn ids.")] = None,
+) -> None:
+    """Send labelled card transactions to the transactions topic; labels go to PostgreSQL."""
+    from domain.fraud.generator import produce
+
+    settings = get_settings()
+    run = run_id or uuid.uuid4().hex[:6]
+    stats = produce(
+        settings,
+        settings.transactions_topic,
+        run_id=run,
+        seed=seed,
+        rate=rate,
+        duration_s=duration,
+        fraud_share=fraud_share,
+        malformed_share=malformed_share,
+        realtime=realtime,
+    )
+    scenarios = ", ".join(f"{k.value} {v}" for k, v in sorted(stats.scenarios.items()))
+    console.print(
+        f"run {run}: {stats.events} events ({stats.events / stats.seconds:.0f}/s),"
+        f" {stats.malformed} malformed, scenarios: {scenarios}"
+    )
+    console.print(f"evaluate with: ./hybrid stream evaluate {run}")
+
+
+@app.command("evaluate")
+def stream_evaluate(run_id: str) -> None:
+    """Precision, recall and detection latency of the alerts for one generator run."""
+    from domain.fraud.evaluation import evaluate
+
+    for line in evaluate(get_settings().postgres_dsn, run_id).lines():
+        console.print(line, highlight=False)
+
+
+@app.command("start")
+def stream_start(
+    job_name: Annotated[
+        str, typer.Option(help="The Flink job's (deterministic) name.")
+    ] = "fraud-cep",
+) -> None:
+    """Start FraudMonitorWorkflow (the CEP job) and AlertRouterWorkflow, if not running."""
+    from client.fraud import start_fraud_workflows
+
+    console.print(asyncio.run(start_fraud_workflows(get_settings(), job_name)))

@@ -1,0 +1,60 @@
+"""The demo's configuration and what it reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
+
+from core.errors import ActionableError
+from domain.fraud.evaluation import Evaluation
+from domain.fraud.generator import StreamStats
+from domain.orders.models import OrderResult, OrderStatus
+from domain.pipeline.models import PipelineResult
+
+
+class DemoStalled(ActionableError):
+    """A part of the story did not happen in time: which, and where to look."""
+
+
+class DemoConfig(BaseModel):
+    orders: int = Field(default=16, ge=1, description="ordinary orders in the batch")
+    attacked_cards: int = Field(default=3, ge=1, description="cards under attack during it")
+    stream_rate: float = Field(default=200, gt=0, description="transactions per second")
+    stream_seconds: float = Field(default=90, gt=0, description="length of the live stream")
+    fraud_share: float = Field(default=0.02, ge=0, le=1, description="scenarios per event")
+    seed: int = 7
+    trials: int = Field(default=4, ge=1, description="hyperparameter candidates in training")
+    promotion_margin: float = 0.005
+    job_name: str = "fraud-cep"
+    alert_timeout_s: float = Field(default=120, gt=0)
+
+
+@dataclass
+class ScoredOrder:
+    order_id: str
+    label: str
+    status: OrderStatus
+    model_version: str | None
+    model_score: float | None
+
+
+@dataclass
+class DemoReport:
+    run_id: str
+    results: list[OrderResult] = field(default_factory=list)
+    stream: StreamStats | None = None
+    evaluation: Evaluation | None = None
+    pipeline: PipelineResult | None = None
+    models: list[tuple[str, float, float, str]] = field(default_factory=list)
+    scored: list[ScoredOrder] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        return Counter(result.status.value for result in self.results)
+
+    @property
+    def compensations(self) -> Counter[str]:
+        return Counter(c.compensation for result in self.results for c in result.compensations)

@@ -1,0 +1,224 @@
+"""The end-to-end story, on whatever services the settings point at (the local stack or compose).
+
+1. seed stock and customers; create the topics
+2. the fraud monitor runs the Flink CEP job; the alert router feeds alerts to PostgreSQL and
+   to the sagas of the card
+3. a live stream of card transactions with injected fraud flows into Kafka while
+4. a batch of orders runs through the saga: most complete; a declined card is compensated; a
+   large order is approved by a reviewer through an Update; another is cancelled through an
+   Update; orders on cards under attack are aborted by the fraud alert signal while they wait
+   for review, and a later order on such a card is blocked at the fraud screen
+5. the detector is scored against the stream's ground truth
+6. the feature pipeline runs once: Spark ETL, Ray training, promotion
+7. new orders are scored by the champion: a burst across countries on one card goes to review
+8. a summary, and the invariant check over every order of the run
+
+Every run has its own ids (orders, cards, stream), so a second run needs no clean-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from client.fraud import start_fraud_workflows
+from client.pipeline import start_pipeline
+from core.db.connections import connect
+from core.kafka import ensure_topics
+from core.settings import Settings
+from core.temporal import connect as connect_temporal
+from domain.fraud.evaluation import evaluate
+from domain.fraud.events import FraudLabel, FraudPattern, Transaction
+from domain.fraud.generator import StreamStats, card_testing_attack, produce, store_labels
+from domain.fraud.monitor import MonitorView
+from domain.orders.invariants import check_order_invariants
+from domain.pipeline.models import PipelineRequest, PipelineResult, TrainingSettings
+from tools.demo.orders import OrderScenes, Say
+from tools.demo.report import DemoConfig, DemoReport, DemoStalled
+from tools.seed import seed
+from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
+from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
+
+
+class Demo:
+    def __init__(self, settings: Settings, config: DemoConfig, say: Say):
+        self.settings = settings
+        self.config = config
+        self.say = say
+        self.run_id = f"demo{time.strftime('%m%d%H%M%S')}{uuid.uuid4().hex[:3]}"
+        self.report = DemoReport(self.run_id)
+        # transactions the demo adds to the live stream (the attacks on its cards)
+        self.injections: queue.Queue[Callable[[datetime], list[Transaction]]] = queue.Queue()
+
+    async def run(self) -> DemoReport:
+        settings, config = self.settings, self.config
+        self.client = await connect_temporal(settings)
+        scenes = OrderScenes(self.client, settings, config, self.report, self.say)
+        self.say(f"[1/8] seeding stock and customers, creating topics (run {self.run_id})")
+        await asyncio.to_thread(seed, settings.postgres_dsn)
+        await asyncio.to_thread(ensure_topics, settings)
+
+        self.say(f"[2/8] fraud monitor: Flink CEP job `{config.job_name}` and the alert router")
+        await start_fraud_workflows(settings, config.job_name)
+        await self.wait_for_cep_job()
+
+        self.say(
+            f"[3/8] live stream: {config.stream_rate:g} transactions/s for "
+            f"{config.stream_seconds:g} s, {config.fraud_share:.0%} injected fraud, run "
+            f"{self.run_id}"
+        )
+        stream = asyncio.create_task(asyncio.to_thread(self.produce_stream))
+        streaming_since = time.monotonic()
+        await asyncio.sleep(3)  # the stream is flowing when the orders arrive
+
+        self.say("[4/8] orders through the saga")
+        await scenes.batch(lambda cards: asyncio.to_thread(self.attack, cards))
+
+        remaining = max(0.0, config.stream_seconds - (time.monotonic() - streaming_since))
+        self.say(
+            f"[5/8] the stream's traffic ends in about {remaining:.0f} s, then it runs until its "
+            "last injected scenarios are complete; then the detector is scored"
+        )
+        self.report.stream = sent = await stream
+        self.say(
+            f"      {sent.events} transactions, {sent.malformed} malformed messages and "
+            f"{len(sent.labels)} fraud scenarios sent in {sent.seconds:.0f} s"
+        )
+        await asyncio.sleep(5)  # the last matches travel through Flink and the router
+        self.report.evaluation = await asyncio.to_thread(
+            evaluate, settings.postgres_dsn, self.run_id
+        )
+
+        self.say("[6/8] feature pipeline: Spark ETL -> Ray training -> promotion")
+        self.report.pipeline = await self.run_pipeline()
+        self.report.models = await asyncio.to_thread(self.model_versions)
+
+        self.say("[7/8] orders scored by the champion")
+        await scenes.scored()
+
+        self.say("[8/8] invariant check")
+        order_ids = [result.order_id for result in self.report.results]
+        self.report.violations = await asyncio.to_thread(
+            check_order_invariants, settings.postgres_dsn, order_ids
+        )
+        return self.report
+
+    # --- the fraud monitor and the stream -------------------------------------------------------
+
+    async def wait_for_cep_job(self) -> None:
+        handle = self.client.get_workflow_handle(f"fraud-monitor-{self.config.job_name}")
+        deadline = time.monotonic() + 300
+        last = ""
+        while time.monotonic() < deadline:
+            view: MonitorView = await handle.query(FraudMonitorWorkflow.state)
+            if view.state != last:
+                self.say(f"      Flink job {view.job_id or '(submitting)'}: {view.state}")
+                last = view.state
+            if view.state == "RUNNING":
+                return
+            await asyncio.sleep(2)
+        raise DemoStalled(
+            f"the Flink CEP job did not reach RUNNING in 300 s (last state {last})",
+            f"see the Flink UI at {self.settings.flink_ui_url} and the flink-* logs in"
+            f" {self.settings.stack_dir / 'logs'}",
+        )
+
+    def produce_stream(self) -> StreamStats:
+        config = self.config
+        return produce(
+            self.settings,
+            self.settings.transactions_topic,
+            run_id=self.run_id,
+            seed=config.seed,
+            rate=config.stream_rate,
+            duration_s=config.stream_seconds,
+            fraud_share=config.fraud_share,
+            realtime=True,
+            inject=self.injections,
+        )
+
+    def attack(self, cards: list[str]) -> None:
+        """Card testing on each card: tiny charges, then a large one, joined into the live
+        stream and labelled like the stream's own scenarios so that the evaluation counts them."""
+        labels: list[FraudLabel] = []
+        built = threading.Event()
+
+        def build(start: datetime) -> list[Transaction]:
+            charges = []
+            for index, card in enumerate(cards):
+                attack = card_testing_attack(card, f"cust-{self.run_id}-attacked-{index}", start)
+                charges += attack
+                labels.append(
+                    FraudLabel(
+                        scenario_id=f"s-{card}",
+                        pattern=FraudPattern.CARD_TESTING,
+                        card_id=card,
+                        txn_ids=[t.txn_id for t in attack],
+                        first_event_time=attack[0].event_time,
+                        last_event_time=attack[-1].event_time,
+                    )
+                )
+            built.set()
+            return charges
+
+        self.injections.put(build)
+        if not built.wait(30):
+            raise DemoStalled(
+                "the stream ended before the attack could join it",
+                "lengthen the stream (--stream-seconds)",
+            )
+        store_labels(self.settings.postgres_dsn, self.run_id, labels)
+
+    # --- the pipeline and the champion ----------------------------------------------------------
+
+    async def run_pipeline(self) -> PipelineResult:
+        request = PipelineRequest(
+            topic=self.settings.transactions_topic,
+            model_name=self.settings.fraud_model_name,
+            promotion_margin=self.config.promotion_margin,
+            training=TrainingSettings(trials=self.config.trials),
+        )
+        handle = await start_pipeline(self.settings, request)
+        self.say(f"      {handle.id}: follow it in {self.settings.temporal_ui_url}")
+        waiting = asyncio.create_task(handle.result())
+        stage, began = "", time.monotonic()
+        while not waiting.done():
+            try:
+                now = await handle.query(FeaturePipelineWorkflow.stage)
+            except (RPCError, WorkflowQueryFailedError):  # it ended between check and query
+                now = stage
+            if now != stage:
+                self.say(f"      {time.monotonic() - began:5.0f} s  {now}")
+                stage = now
+            await asyncio.wait([waiting], timeout=3)
+        result: PipelineResult = waiting.result()
+        metrics = result.training.metrics
+        self.say(
+            f"      {result.decision.value}: {result.training.version_id} holdout PR-AUC "
+            f"{metrics.pr_auc:.3f}, champion {result.champion} ({result.reason})"
+        )
+        return result
+
+    def model_versions(self) -> list[tuple[str, float, float, str]]:
+        with connect(self.settings.postgres_dsn) as conn:
+            return conn.execute(
+                "select v.version_id, (v.metrics->>'pr_auc')::float8,"
+                " (v.metrics->>'precision_at_budget')::float8,"
+                " coalesce(string_agg(a.alias, ',' order by a.alias), '')"
+                " from model_versions v left join model_aliases a using (version_id)"
+                " where v.model_name = %s and a.alias is not null"
+                " group by v.version_id order by max(v.created_at)",
+                (self.settings.fraud_model_name,),
+            ).fetchall()
+
+
+async def run_demo(settings: Settings, config: DemoConfig, say: Say) -> DemoReport:
+    return await Demo(settings, config, say).run()
