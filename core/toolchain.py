@@ -49,8 +49,7 @@ def java_home(settings: Settings, user: str) -> Path:
         if not java.exists():
             raise MissingPrerequisite(
                 f"JAVA_HOME={configured} has no bin/java",
-                "point JAVA_HOME at a Java 17+ installation, or unset it to use the `java` on"
-                " PATH",
+                "point JAVA_HOME at a Java 17+ installation, or unset it to use the `java` on PATH",
                 subject=user,
             )
     else:

@@ -55,7 +55,7 @@ class Stack:
         which needs all of it."""
         selected = self.select(names, with_worker)
         infrastructure = [s for s in selected if not isinstance(s, Worker)]
-        workers = [s for s in selected if isinstance(s, Worker)]
+        workers: list[Service] = [s for s in selected if isinstance(s, Worker)]
         started = self._up(infrastructure) if infrastructure else []
         try:
             return started + (self._up(workers) if workers else [])

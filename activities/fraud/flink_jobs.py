@@ -7,6 +7,7 @@ import asyncio
 import time
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.contract import implements
 from core.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
@@ -22,6 +23,7 @@ from domain.fraud.monitor import (
     WatchJob,
 )
 from workflows.fraud import activities as declared
+from workflows.fraud.activities import JOB_NOT_RUNNING
 
 CEP_JOB = PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py"
 
@@ -102,12 +104,20 @@ class FlinkJobActivities:
     @implements(declared.stop_with_savepoint)
     async def stop_with_savepoint(self, request: StopJob) -> str:
         """Stop the job with a savepoint; returns its location. A retry after the job stopped
-        finds the savepoint it took."""
+        finds the savepoint it took; a job that failed or was cancelled has none to take
+        (JobNotRunning, final)."""
         rest = FlinkRest(self.settings)
         job = await asyncio.to_thread(rest.job, request.job_id)
-        if job["state"] == "FINISHED":
-            latest = (await asyncio.to_thread(rest.checkpoints, request.job_id))["latest"]
-            return latest["savepoint"]["external_path"]
+        if job["state"] in TERMINAL_STATES:
+            latest = (await asyncio.to_thread(rest.checkpoints, request.job_id)).get("latest")
+            savepoint = (latest or {}).get("savepoint") or {}
+            if job["state"] == "FINISHED" and savepoint.get("external_path"):
+                return str(savepoint["external_path"])
+            raise ApplicationError(
+                f"Flink job {request.job_id} is {job['state']}: it has no savepoint to take",
+                type=JOB_NOT_RUNNING,
+                non_retryable=True,
+            )
         trigger = await asyncio.to_thread(rest.stop_with_savepoint, request.job_id)
         while True:
             status = await asyncio.to_thread(rest.savepoint_status, request.job_id, trigger)

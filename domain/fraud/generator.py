@@ -90,7 +90,7 @@ class Pending:
 class StreamStats:
     events: int = 0
     malformed: int = 0
-    scenarios: dict[str, int] = field(default_factory=dict)
+    scenarios: dict[FraudPattern, int] = field(default_factory=dict)
     labels: list[FraudLabel] = field(default_factory=list)
     seconds: float = 0.0
 

@@ -97,7 +97,7 @@ def evaluate(scores: np.ndarray, labels: pd.Series, alert_budget: float) -> dict
     }
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features-dir", required=True)
     parser.add_argument(
@@ -111,7 +111,11 @@ def main() -> None:
     parser.add_argument("--alert-budget", type=float, default=0.02)
     parser.add_argument("--trials", type=int, default=4, help="grid candidates to try")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
 
     final = os.path.join(args.model_store, args.version_id)
     if os.path.exists(os.path.join(final, "metrics.json")):

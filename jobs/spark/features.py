@@ -74,7 +74,7 @@ LABEL_COLUMNS = ["is_fraud", "fraud_pattern"]
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
 
-def arguments() -> argparse.Namespace:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap-servers", required=True)
     parser.add_argument("--topic", required=True)
@@ -90,7 +90,7 @@ def arguments() -> argparse.Namespace:
         default=",".join(COMPUTED_FEATURES),
         help="the features to write, comma-separated (default: all this job computes)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     unknown = sorted(set(args.features.split(",")) - set(COMPUTED_FEATURES))
     if unknown:
         parser.error(f"unknown features: {', '.join(unknown)} (known: {COMPUTED_FEATURES})")

@@ -4,8 +4,10 @@ Python over the same records."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import threading
 import uuid
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -16,14 +18,19 @@ from pathlib import Path
 import psycopg
 import pyarrow.parquet as pq
 import pytest
+from temporalio.testing import ActivityEnvironment
 
+from activities.pipeline.feature_etl import FeatureEtlActivities
+from core.db.connections import open_pool
 from core.kafka import create_topic
 from core.settings import Settings
+from core.toolchain import resolved_stamp
 from domain.fraud.events import Transaction
 from domain.fraud.generator import produce
 from domain.pipeline.etl import EtlJobFailed, EtlRunUnfinished, plan_run, run_features_job
 from tests.support.kafka import consume
 from tests.support.kafka import produce as produce_raw
+from tests.support.worker import LoopWatchdog
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -40,9 +47,8 @@ def etl_settings(base_settings: Settings, tmp_path_factory: pytest.TempPathFacto
 
 def send(settings: Settings, seed: int, start: datetime) -> None:
     produce(
-        settings.kafka_bootstrap_servers,
+        settings,
         settings.transactions_topic,
-        settings.postgres_dsn,
         run_id=f"etl{uuid.uuid4().hex[:5]}",
         seed=seed,
         rate=40,
@@ -219,3 +225,33 @@ def test_a_failed_run_leaves_nothing_and_can_be_rerun(etl_settings: Settings) ->
     assert plan_run(etl_settings, etl_settings.transactions_topic, run_id) == plan
     result = run_features_job(etl_settings, plan)
     assert result.rows == len(read_features(result.output)) > 1000
+
+
+async def test_the_etl_activity_resolves_its_jars_off_the_event_loop(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    """On a stack directory whose Spark jars are not resolved yet (a fresh clone), the first ETL
+    activity runs Maven: in a thread, not on the worker's event loop (it used to block the loop
+    for the whole resolution, and the activity missed its heartbeats)."""
+    fresh = base_settings.model_copy(
+        update={
+            "stack_dir": tmp_path / "stack",
+            "spark_apps_dir": tmp_path / "spark-apps",
+            "lake_dir": tmp_path / "lake",
+            "transactions_topic": create_topic(base_settings, "etl-fresh", partitions=1),
+        }
+    )
+    plan = plan_run(fresh, fresh.transactions_topic, f"etl-fresh-{uuid.uuid4().hex[:6]}")
+    watchdog = LoopWatchdog()
+    watchdog.watch(asyncio.get_running_loop(), threading.get_ident())
+    pool = await open_pool(fresh, max_size=2)
+    try:
+        result = await ActivityEnvironment().run(
+            FeatureEtlActivities(fresh, pool).run_etl_job, plan
+        )
+    finally:
+        watchdog.stop()
+        await pool.close()
+    assert resolved_stamp(fresh, "spark").exists()  # Maven really ran
+    assert (result.run_id, result.rows) == (plan.run_id, 0)
+    assert watchdog.take() == []

@@ -17,10 +17,16 @@ from pathlib import Path
 import psycopg
 import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    ScheduleActionExecutionStartWorkflow,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.service import RPCError
 
 from activities.orders.order import OrderActivities
+from activities.orders.screening import ScreeningActivities
 from client.pipeline import create_schedule
 from core.db.connections import open_pool
 from core.engines.spark import SparkApplication
@@ -67,9 +73,8 @@ def pipeline_settings(
 
 def send_labelled(settings: Settings, seed: int, duration_s: float, start: datetime) -> None:
     produce(
-        settings.kafka_bootstrap_servers,
+        settings,
         settings.transactions_topic,
-        settings.postgres_dsn,
         run_id=f"pl{uuid.uuid4().hex[:6]}",
         seed=seed,
         rate=40,
@@ -161,6 +166,7 @@ async def test_promotes_keeps_the_champion_and_rolls_a_failed_promotion_back(
             " where workflow_id like %s order by engine",
             (f"{first.id}-%",),
         ).fetchall()
+    assert lineage is not None
     run_ids, offsets, code_version, training_job = lineage
     assert run_ids == [result.etl.run_id]
     assert list(offsets) == [result.etl.run_id]
@@ -205,7 +211,7 @@ async def test_the_fraud_screen_scores_orders_with_the_champion(
     assert champion, "the first test promotes a champion"
     pool = await open_pool(settings, max_size=2)
     try:
-        orders = OrderActivities(pool, settings)
+        orders, screening = OrderActivities(pool), ScreeningActivities(pool, settings)
         card = f"card-model-{uuid.uuid4().hex[:8]}"
 
         async def screen(country: str) -> Screening:
@@ -213,7 +219,7 @@ async def test_the_fraud_screen_scores_orders_with_the_champion(
                 {"SKU-HEADPHONES": 1}, card_id=card, country=country, unit_price="45.00"
             )
             await orders.record_order(order)
-            return await orders.screen_order(
+            return await screening.screen_order(
                 ScreeningRequest(
                     order_id=order.order_id,
                     customer_id=order.customer_id,
@@ -230,6 +236,8 @@ async def test_the_fraud_screen_scores_orders_with_the_champion(
     finally:
         await pool.close()
     assert first.model_version == burst.model_version == champion
+    assert first.model_score is not None
+    assert burst.model_score is not None
     assert 0 <= first.model_score < burst.model_score <= 1
     # a velocity burst across countries is what the model learned as fraud
     assert burst.model_score >= settings.fraud_model_review_score
@@ -304,7 +312,9 @@ async def test_the_schedule_is_created_triggered_paused_and_deleted(
         if started:
             break
         await asyncio.sleep(0.5)
-    pipeline = client.get_workflow_handle(started[0].action.workflow_id)
+    action = started[0].action
+    assert isinstance(action, ScheduleActionExecutionStartWorkflow)
+    pipeline = client.get_workflow_handle(action.workflow_id)
     assert pipeline.id.startswith(settings.pipeline_schedule_id)
     assert (await pipeline.describe()).workflow_type == "FeaturePipelineWorkflow"
     await pipeline.cancel()  # enough to know the schedule starts it

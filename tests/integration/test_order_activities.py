@@ -10,15 +10,17 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 from temporalio.exceptions import ApplicationError
 
 from activities.orders.inventory import InventoryActivities
-from activities.orders.order import CARD_HISTORY, OrderActivities
+from activities.orders.order import OrderActivities
 from activities.orders.payments import PaymentActivities
+from activities.orders.screening import CARD_HISTORY, ScreeningActivities
 from activities.orders.shipping import ShippingActivities
 from core.db.connections import open_pool
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from domain.orders.examples import an_order
 from domain.orders.invariants import check_order_invariants
 from domain.orders.models import (
@@ -53,7 +55,7 @@ def dsn(base_settings: Settings) -> str:
 
 
 async def recorded(pool: AsyncConnectionPool, order: OrderRequest) -> OrderRequest:
-    await OrderActivities(pool, get_settings()).record_order(order)
+    await OrderActivities(pool).record_order(order)
     return order
 
 
@@ -68,8 +70,8 @@ def payment_of(order: OrderRequest) -> PaymentRequest:
 
 async def test_record_order_is_idempotent(pool, dsn, settings: Settings) -> None:
     order = an_order({new_sku(dsn): 1})
-    first = await OrderActivities(pool, settings).record_order(order)
-    second = await OrderActivities(pool, settings).record_order(order)
+    first = await OrderActivities(pool).record_order(order)
+    second = await OrderActivities(pool).record_order(order)
     assert (first.applied, second.applied) == (True, False)
     with psycopg.connect(dsn) as conn:
         assert conn.execute(
@@ -216,7 +218,7 @@ async def test_an_order_of_several_lines_is_recorded_reserved_and_consumed_once(
         ReservationRequest(order_id=order.order_id, items=order.items)
     )
     assert [stock(dsn, sku) for sku in skus] == [(10, 1), (10, 2), (10, 3)]
-    orders = OrderActivities(pool, settings)
+    orders = OrderActivities(pool)
     first = await orders.complete_order(OrderRef(order_id=order.order_id))
     retried = await orders.complete_order(OrderRef(order_id=order.order_id))
     assert (first.applied, retried.applied) == (True, False)
@@ -234,9 +236,11 @@ async def test_create_shipment_twice_ships_once(pool, dsn) -> None:
     assert (first.applied, retried.applied) == (True, False)
     assert retried.detail == "shipment already CREATED"
     with psycopg.connect(dsn) as conn:
-        carrier, tracking = conn.execute(
+        shipment = conn.execute(
             "select carrier, tracking_no from shipments where order_id = %s", (order.order_id,)
         ).fetchone()
+    assert shipment is not None
+    carrier, tracking = shipment
     assert first.detail == f"{carrier} {tracking}"
     assert tracking.startswith(carrier[:3].upper())
 
@@ -263,7 +267,7 @@ async def test_shipping_to_an_unserved_country_is_a_business_error(pool, dsn) ->
 
 
 async def test_fraud_screen_rules(pool, dsn, settings: Settings) -> None:
-    screen = OrderActivities(pool, settings).screen_order
+    screen = ScreeningActivities(pool, settings).screen_order
     customer = new_customer(dsn, home_country="FR")
     card = f"card_screen_{random.randrange(10**9)}"
     order = await recorded(pool, an_order({new_sku(dsn): 1}, card_id=card, customer_id=customer))
@@ -313,12 +317,22 @@ async def test_the_champions_features_aggregate_the_cards_earlier_orders(pool, d
                 " values (%s, 'cust_features', %s, 'EUR', %s, %s, %s, %s)",
                 (f"{card}-{total}", card, total, country, country, now - age),
             )
-    async with pool.connection() as conn:
-        history = await (
-            await conn.execute(CARD_HISTORY, {"now": now, "card": card, "order": "the new one"})
-        ).fetchone()
+        for alert, age in (("recent", timedelta(hours=1)), ("old", timedelta(days=2))):
+            conn.execute(
+                "insert into fraud_alerts (alert_id, card_id, pattern, event_time)"
+                " values (%s, %s, 'velocity_burst', %s)",
+                (f"alert-{card}-{alert}", card, now - age),
+            )
 
-    features = order_features(50.0, "IT", now, CardHistory(*history), 1).iloc[0].to_dict()
+    async def card_history(card_id: str) -> CardHistory:
+        async with pool.connection() as conn:
+            cursor = conn.cursor(row_factory=class_row(CardHistory))
+            await cursor.execute(CARD_HISTORY, {"now": now, "card": card_id, "order": "new"})
+            history = await cursor.fetchone()
+        assert history is not None
+        return history
+
+    features = order_features(50.0, "IT", now, await card_history(card)).iloc[0].to_dict()
 
     assert features == pytest.approx(
         {
@@ -334,13 +348,9 @@ async def test_the_champions_features_aggregate_the_cards_earlier_orders(pool, d
             "distinct_merchants_24h": 1,
             "seconds_since_prev": 120.0,
             "amount_vs_history": 2.0,  # 50 / mean(10, 20, 30, 40)
-            "cep_alerts_24h": 1,
+            "cep_alerts_24h": 1,  # the alert of an hour ago, not the one of two days ago
         }
     )
-    async with pool.connection() as conn:
-        none_yet = await (
-            await conn.execute(CARD_HISTORY, {"now": now, "card": f"{card}-new", "order": "x"})
-        ).fetchone()
-    first = order_features(50.0, "IT", now, CardHistory(*none_yet), 0).iloc[0]
-    assert (first["txn_count_24h"], first["amount_std_24h"]) == (1, 0.0)
+    first = order_features(50.0, "IT", now, await card_history(f"{card}-new")).iloc[0]
+    assert (first["txn_count_24h"], first["amount_std_24h"], first["cep_alerts_24h"]) == (1, 0, 0)
     assert (first["seconds_since_prev"], first["amount_vs_history"]) == (-1.0, 1.0)

@@ -166,7 +166,7 @@ async def test_invariants_hold_after_hundreds_of_orders_with_faults(
         assert outcomes[status] > 0, outcomes
     assert check_order_invariants(dsn, [r.order_id for r in results]) == []
     with psycopg.connect(dsn) as conn:
-        statuses = dict(
+        statuses: dict[str, str] = dict(
             conn.execute(
                 "select order_id, status from orders where order_id = any(%s)",
                 ([r.order_id for r in results],),
@@ -200,11 +200,12 @@ async def test_worker_killed_mid_saga_then_restarted(client: Client, settings: S
 
     def captured() -> int:
         with psycopg.connect(dsn) as conn:
-            return conn.execute(
+            count = conn.execute(
                 "select count(*) from provider_operations where order_id = any(%s)"
                 " and operation = 'capture'",
                 (ids,),
-            ).fetchone()[0]
+            ).fetchone()
+        return count[0] if count else 0
 
     for _ in range(600):
         if captured() >= 3:

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tools.histories import PIPELINE_HISTORY_DIR
+from tools.histories.feature_pipeline import PIPELINE_HISTORY_DIR
 from workflows.pipeline.feature_etl import FeatureEtlWorkflow
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 from workflows.pipeline.model_training import ModelTrainingWorkflow

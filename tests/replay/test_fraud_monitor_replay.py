@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tools.histories import MONITOR_HISTORY_DIR
+from tools.histories.fraud_monitor import MONITOR_HISTORY_DIR
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 
 HISTORIES = sorted(MONITOR_HISTORY_DIR.glob("*.json"))

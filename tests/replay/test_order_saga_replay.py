@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tools.histories import BRANCHES, HISTORY_DIR
+from tools.histories.order_saga import BRANCHES, HISTORY_DIR
 from workflows.orders.order_saga import OrderSagaWorkflow
 
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))

@@ -7,14 +7,6 @@ from decimal import Decimal
 
 import psycopg
 
-from domain.orders.models import (
-    ClientContext,
-    OrderItem,
-    OrderRequest,
-    PaymentMethod,
-    ShippingAddress,
-)
-
 
 def new_sku(dsn: str, on_hand: int = 10, max_per_order: int = 5, price: str = "10.00") -> str:
     sku = f"SKU-T-{uuid.uuid4().hex[:8].upper()}"
@@ -41,34 +33,6 @@ def stock(dsn: str, sku: str) -> tuple[int, int]:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("select on_hand, reserved from inventory where sku = %s", (sku,))
         return row.fetchone()  # type: ignore[return-value]
-
-
-def order_for(
-    skus: dict[str, int],
-    *,
-    card_id: str = "card_visa_4242",
-    customer_id: str = "cust-alice",
-    country: str = "FR",
-    price: str = "10.00",
-) -> OrderRequest:
-    return OrderRequest(
-        order_id=f"ord-{uuid.uuid4().hex[:12]}",
-        customer_id=customer_id,
-        payment=PaymentMethod(card_id=card_id),
-        items=[
-            OrderItem(sku=sku, quantity=quantity, unit_price=Decimal(price))
-            for sku, quantity in skus.items()
-        ],
-        currency="EUR",
-        shipping_address=ShippingAddress(
-            name="Test Buyer",
-            line1="1 test street",
-            city="Testville",
-            postal_code="12345",
-            country=country,
-        ),
-        client=ClientContext(country=country, ip="198.51.100.7", device_id="dev-test"),
-    )
 
 
 def provider_operations(dsn: str, order_id: str) -> list[tuple[str, str]]:

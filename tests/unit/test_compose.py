@@ -119,8 +119,8 @@ def setting_name(variable: str) -> str:
 def container_settings(service: str = "worker") -> Settings:
     """The settings a project container sees: the image's HYBRID_* variables, then the service's."""
     environment = {**image_environment(), **hybrid_environment(service)}
-    return Settings(
-        **{
+    return Settings.model_validate(
+        {
             setting_name(key): value
             for key, value in environment.items()
             if key.startswith("HYBRID_")

@@ -130,10 +130,12 @@ def test_down_and_status_on_an_empty_stack(scratch: Settings) -> None:
 
 
 def test_a_worker_for_an_unknown_task_queue_says_which_queues_exist(scratch: Settings) -> None:
-    with pytest.raises(UnknownTaskQueue, match=r"no such task queue: nope\n.*configured ones: orders"):
+    message = r"no such task queue: nope\n.*configured ones: orders"
+    with pytest.raises(UnknownTaskQueue, match=message):
         asyncio.run(run_worker(scratch, task_queues=["orders", "nope"]))
 
 
 def test_the_saga_benchmark_without_postgres_says_how_to_start_it(scratch: Settings) -> None:
-    with pytest.raises(DatabaseUnavailable, match=r"(?s)PostgreSQL is not reachable .*hybrid stack up"):
+    message = r"(?s)PostgreSQL is not reachable .*hybrid stack up"
+    with pytest.raises(DatabaseUnavailable, match=message):
         asyncio.run(run_benchmark(scratch, orders=1, concurrency=1))

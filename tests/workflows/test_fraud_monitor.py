@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -40,7 +41,8 @@ from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 @dataclass
 class ScriptedFlink:
     """Jobs in memory, by id, with the name they were submitted under; `hold_submission` keeps
-    a submission in flight until the test releases it."""
+    a submission in flight until the test releases it; `end_watch` makes the watch of a
+    running job return, as at the end of a watch period."""
 
     jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, state)
     submissions: list[SubmitCepJob] = field(default_factory=list)
@@ -48,6 +50,8 @@ class ScriptedFlink:
     hold_submission: bool = False
     submitting: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    watching: asyncio.Event = field(default_factory=asyncio.Event)
+    end_watch: asyncio.Event = field(default_factory=asyncio.Event)
 
     def state(self, job_id: str) -> str:
         return self.jobs[job_id][1]
@@ -65,14 +69,19 @@ class ScriptedFlink:
 
         @implements(declared.watch_job)
         async def watch_job(request: WatchJob) -> JobProgress:
-            while self.state(request.job_id) == "RUNNING":
+            self.watching.set()
+            while self.state(request.job_id) == "RUNNING" and not self.end_watch.is_set():
                 activity.heartbeat()
                 await asyncio.sleep(0.05)
             return JobProgress(job_id=request.job_id, state=self.state(request.job_id))
 
         @implements(declared.stop_with_savepoint)
         async def stop_with_savepoint(request: StopJob) -> str:
-            name, _ = self.jobs[request.job_id]
+            name, state = self.jobs[request.job_id]
+            if state != "RUNNING":  # as the real activity answers for a failed job
+                raise ApplicationError(
+                    f"job is {state}", type=declared.JOB_NOT_RUNNING, non_retryable=True
+                )
             self.jobs[request.job_id] = (name, "FINISHED")
             return f"file:/savepoints/{request.job_id}"
 
@@ -96,6 +105,25 @@ async def monitor_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with environment:
         yield environment
+
+
+@pytest.fixture
+async def flink_activities(
+    monitor_env: WorkflowEnvironment,
+) -> AsyncIterator[tuple[ScriptedFlink, str]]:
+    """The scripted Flink on a worker of its own, with no workflows: the test runs (and stops)
+    the workflow worker itself."""
+    scripted = ScriptedFlink()
+    task_queue = f"monitor-{uuid.uuid4().hex[:6]}"
+    async with Worker(monitor_env.client, task_queue=task_queue, activities=scripted.activities()):
+        yield scripted, task_queue
+
+
+def workflow_worker(env: WorkflowEnvironment, task_queue: str) -> Worker:
+    # no cache: each workflow task replays the history, as a restarted worker would
+    return Worker(
+        env.client, task_queue=task_queue, workflows=[FraudMonitorWorkflow], max_cached_workflows=0
+    )
 
 
 @pytest.fixture
@@ -140,6 +168,7 @@ async def test_a_partial_threshold_update_keeps_the_other_thresholds(
     scripted, task_queue = flink
     handle = await start(monitor_env, task_queue, CepThresholds(velocity_count=12))
     before = await running(handle)
+    assert before.job_id is not None
 
     # what `temporal workflow update execute --input '{"travel_max_kmh": 850}'` sends
     after = await handle.execute_update(
@@ -171,4 +200,74 @@ async def test_cancelled_while_submitting_it_cancels_the_job_the_submission_star
 
     assert scripted.state("job-1") == "CANCELED"
     assert scripted.cancellations[-1].job_id == "job-1"
-    assert (await handle.describe()).status.name == "CANCELED"
+    assert (await handle.describe()).status is WorkflowExecutionStatus.CANCELED
+
+
+async def update_arriving_with_the_end_of_the_watch(
+    env: WorkflowEnvironment,
+    scripted: ScriptedFlink,
+    task_queue: str,
+    end_watch: Callable[[], None],
+) -> tuple[WorkflowHandle, MonitorView, MonitorView]:
+    """Start a monitor, then, while no workflow worker runs, send an update and end the watch
+    (`end_watch`): the next workflow task holds both. Returns the monitor, its view before, and
+    the update's answer."""
+    async with workflow_worker(env, task_queue):
+        handle = await start(env, task_queue, CepThresholds(velocity_count=12))
+        before = await running(handle)
+        await asyncio.wait_for(scripted.watching.wait(), 10)
+    update = asyncio.create_task(
+        handle.execute_update(
+            FraudMonitorWorkflow.update_thresholds, CepThresholds(velocity_count=11)
+        )
+    )
+    await asyncio.sleep(1)  # the update reaches the server, which waits for a worker
+    end_watch()
+    for _ in range(100):  # the watch's end is in the history (the submission's came first)
+        events = [event async for event in handle.fetch_history_events()]
+        if sum(event.HasField("activity_task_completed_event_attributes") for event in events) > 1:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the watch never completed")
+    scripted.end_watch.clear()
+    async with workflow_worker(env, task_queue):
+        after = await asyncio.wait_for(update, 30)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    return handle, before, after
+
+
+async def test_an_update_accepted_as_the_watch_period_ends_switches_through_a_savepoint(
+    monitor_env: WorkflowEnvironment, flink_activities: tuple[ScriptedFlink, str]
+) -> None:
+    scripted, task_queue = flink_activities
+    _, before, after = await update_arriving_with_the_end_of_the_watch(
+        monitor_env, scripted, task_queue, scripted.end_watch.set
+    )
+    assert (after.thresholds, after.state) == (CepThresholds(velocity_count=11), "RUNNING")
+    restart = scripted.submissions[-1]
+    assert restart.savepoint == f"file:/savepoints/{before.job_id}"
+    assert restart.spec.thresholds == CepThresholds(velocity_count=11)
+
+
+async def test_an_update_accepted_as_the_job_fails_restarts_it_with_the_new_thresholds(
+    monitor_env: WorkflowEnvironment, flink_activities: tuple[ScriptedFlink, str]
+) -> None:
+    """The job's failure and the update in one workflow task: there is no savepoint to take,
+    so the job restarts from its committed offsets with the new thresholds, and the update is
+    answered (it used to wait forever: the monitor tried to savepoint the failed job)."""
+    scripted, task_queue = flink_activities
+
+    def fail_the_job() -> None:
+        scripted.jobs["job-1"] = (scripted.jobs["job-1"][0], "FAILED")
+
+    _, _, after = await update_arriving_with_the_end_of_the_watch(
+        monitor_env, scripted, task_queue, fail_the_job
+    )
+    assert (after.thresholds, after.state) == (CepThresholds(velocity_count=11), "RUNNING")
+    assert after.restarts == 1
+    restart = scripted.submissions[-1]
+    assert restart.savepoint is None
+    assert restart.spec.thresholds == CepThresholds(velocity_count=11)

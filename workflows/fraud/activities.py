@@ -16,6 +16,9 @@ from domain.fraud.monitor import (
     WatchJob,
 )
 
+# stop_with_savepoint's final error for a job that failed or was cancelled
+JOB_NOT_RUNNING = "JobNotRunning"
+
 
 @activity.defn
 async def submit_job(request: SubmitCepJob) -> JobHandle:
@@ -31,7 +34,8 @@ async def watch_job(request: WatchJob) -> JobProgress:
 
 @activity.defn
 async def stop_with_savepoint(request: StopJob) -> str:
-    """Stop the job with a savepoint; returns its location (again, on a retry)."""
+    """Stop the job with a savepoint; returns its location (again, on a retry). A job that
+    failed or was cancelled has none: JOB_NOT_RUNNING."""
     raise NotImplementedError
 
 

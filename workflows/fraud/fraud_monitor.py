@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
@@ -168,25 +168,36 @@ class FraudMonitorWorkflow:
     async def switch_thresholds(
         self, watch: ActivityHandle[JobProgress], job_id: str, thresholds: CepThresholds
     ) -> None:
-        """The next submission runs with `thresholds`: from a savepoint of the running job, or,
-        when the job ended meanwhile, as a restart from its committed offsets."""
-        if watch.done():
+        """The next submission runs with `thresholds`: from a savepoint of the running job, or
+        as a restart from its committed offsets when the job ended meanwhile (its end can
+        arrive in the same workflow task as the update)."""
+        if not watch.done():
+            watch.cancel()
+        with contextlib.suppress(ActivityError, asyncio.CancelledError):  # cancelled: it runs
             self.progress = await watch
             self.job_state = self.progress.state
-        else:
-            watch.cancel()
-            with contextlib.suppress(ActivityError, asyncio.CancelledError):
-                await watch
-        if self.job_state in ENDED:
-            self.restarts += 1
-        else:
+        savepoint = None
+        if self.job_state not in ENDED:
             self.job_state = "SAVEPOINTING"
-            self.savepoint = await SAVEPOINT.execute(
-                act.stop_with_savepoint, StopJob(job_id=job_id, with_savepoint=True)
-            )
+            savepoint = await self.take_savepoint(job_id)
+        if savepoint is None:
+            self.restarts += 1
+        self.savepoint = savepoint
         self.request = self.request.model_copy(update={"thresholds": thresholds})
         self.new_thresholds = None
         self.switches += 1
+
+    async def take_savepoint(self, job_id: str) -> str | None:
+        """The savepoint's location; None when the job is no longer running."""
+        try:
+            return await SAVEPOINT.execute(
+                act.stop_with_savepoint, StopJob(job_id=job_id, with_savepoint=True)
+            )
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type == act.JOB_NOT_RUNNING:
+                return None
+            raise
 
     async def back_off(self) -> None:
         """The job ended: wait 2^restarts seconds (at most max_restart_backoff) before the next
