@@ -24,6 +24,7 @@ from core.settings import PROJECT_ROOT, Settings
 from domain.orders.search_attributes import ALL as SEARCH_ATTRIBUTES
 from stack.services.kafka import SINGLE_NODE_BROKER_SETTINGS
 from stack.services.temporal import search_attribute_types
+from tests.support.project import SOURCE_PACKAGES
 
 INFRA = PROJECT_ROOT / "infra"
 COMPOSE_FILE = INFRA / "docker-compose.yml"
@@ -404,6 +405,10 @@ def test_image_installs_the_venv_as_hybrid_does() -> None:
     assert image_uv == launcher_uv, f"./hybrid installs {launcher_uv}, the image {image_uv}"
     assert "-r requirements.lock" in image
     assert "--no-deps -e ." in image
+    # byte-code for every package: the services cannot write it at run time
+    compiled = re.search(r"compileall -q ([a-z ]+?)(?: RUN|$)", image)
+    assert compiled is not None
+    assert sorted(compiled.group(1).split()) == sorted(SOURCE_PACKAGES)
 
 
 def test_grafana_dashboard_charts_metrics_the_worker_exports() -> None:
@@ -413,7 +418,7 @@ def test_grafana_dashboard_charts_metrics_the_worker_exports() -> None:
     )["datasources"][0]
     project_metrics = {
         match.group(1)
-        for directory in ("core", "domain", "activities", "workflows")
+        for directory in SOURCE_PACKAGES
         for source in (PROJECT_ROOT / directory).rglob("*.py")
         for match in re.finditer(
             r'create_(?:counter|histogram|gauge)\(\s*"(\w+)"', source.read_text()
