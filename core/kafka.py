@@ -67,7 +67,8 @@ def ensure_topics(settings: Settings) -> None:
 def create_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
     """A fresh topic with a random suffix, for one benchmark, recording or test run."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    admin(settings).create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    client = admin(settings)  # kept until the future resolves: a destroyed client fails it
+    client.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
     return name
 
 

@@ -1,5 +1,6 @@
 """A saga's bookkeeping, apart from any business: compensations registered before their steps
-start and run newest first, and a step that an abort may interrupt while it is in flight.
+start and run newest first, a step that an abort may interrupt while it is in flight, and what
+a step's failure says.
 
 Why before: an abort (a cancel, a fraud alert, the workflow's cancellation) can arrive while a
 step runs, and whether the step took effect is then unknown; every compensation is idempotent,
@@ -19,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import NamedTuple, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityHandle
 
 R = TypeVar("R")
@@ -67,3 +68,18 @@ async def finished_unless(handle: ActivityHandle[R], interrupted: Callable[[], b
     with contextlib.suppress(ActivityError, asyncio.CancelledError):
         await handle  # resolves at once: the activity is abandoned, not awaited
     return False
+
+
+def failed_for(failure: ActivityError, error_types: frozenset[str]) -> bool:
+    """The step failed with an application error of one of these types (say, a business
+    reason: its transaction rolled back)."""
+    cause = failure.cause
+    return isinstance(cause, ApplicationError) and cause.type in error_types
+
+
+def describe_failure(failure: ActivityError) -> str:
+    """`<type>: <message>` for an application error, else the cause as it reads."""
+    cause = failure.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type}: {cause.message}"
+    return str(cause or failure)

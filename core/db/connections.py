@@ -39,7 +39,7 @@ async def open_pool(settings: Settings, max_size: int = 10) -> AsyncConnectionPo
 def connect(dsn: str, **options: Any) -> psycopg.Connection:
     """A synchronous connection (blocking: not for the event loop)."""
     try:
-        return psycopg.connect(dsn, connect_timeout=10, **options)
+        return psycopg.connect(dsn, **{"connect_timeout": 10, **options})
     except psycopg.OperationalError as exc:
         raise database_unavailable(dsn, exc) from exc
 

@@ -69,6 +69,30 @@ class OrderRequest(Model):
     def total(self) -> Decimal:
         return sum((item.unit_price * item.quantity for item in self.items), Decimal("0"))
 
+    # what the saga's steps are given (defined below)
+    def screening_request(self) -> ScreeningRequest:
+        return ScreeningRequest(
+            order_id=self.order_id,
+            customer_id=self.customer_id,
+            card_id=self.payment.card_id,
+            amount=self.total,
+            client_country=self.client.country,
+            ship_country=self.shipping_address.country,
+        )
+
+    def payment_request(self) -> PaymentRequest:
+        return PaymentRequest(
+            order_id=self.order_id,
+            card_id=self.payment.card_id,
+            amount=self.total,
+            currency=self.currency,
+        )
+
+    def shipment_request(self) -> ShipmentRequest:
+        return ShipmentRequest(
+            order_id=self.order_id, address=self.shipping_address, items=self.items
+        )
+
 
 # --- states and decisions ------------------------------------------------------------------------
 

@@ -119,7 +119,7 @@ class Postgres(Service):
     def healthy(self) -> bool:
         admin_dsn = self.settings.postgres_dsn.rsplit("/", 1)[0] + "/postgres"
         try:
-            with connect(admin_dsn, connect_timeout=2) as conn:
+            with psycopg.connect(admin_dsn, connect_timeout=2) as conn:
                 conn.execute("select 1")
         except psycopg.Error:
             return False

@@ -59,7 +59,7 @@ class LoopWatchdog:
             if answered.wait(self.limit_s):
                 continue
             frame = sys._current_frames().get(loop_thread)
-            stack = "".join(traceback.format_stack(frame)[-12:]) if frame else "(no frame)"
+            stack = "".join(traceback.format_stack(frame)[-25:]) if frame else "(no frame)"
             answered.wait()
             self.incidents.append(
                 f"the worker's event loop was blocked for {time.monotonic() - asked:.1f} s;"

@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -56,61 +54,24 @@ with workflow.unsafe.imports_passed_through():
         OrderResult,
         OrderStatus,
         OrderView,
-        PaymentRequest,
         ReservationRequest,
         ReviewDecision,
         ReviewVerdict,
         Screening,
-        ScreeningRequest,
-        ShipmentRequest,
         StepOutcome,
         StepRecord,
     )
     from domain.orders.search_attributes import CUSTOMER_ID, FRAUD_DECISION, ORDER_STATUS
     from workflows.cancellation import is_cancellation
-    from workflows.options import ActivityOptions, Call
+    from workflows.options import Call
     from workflows.orders import activities as act
+    from workflows.orders.policies import COMPENSATION, SEARCHABLE_STATUSES, STEP
     from workflows.orders.versions import saga_version_of_this_run, zone_check_first
-    from workflows.saga import Compensations, finished_unless
+    from workflows.saga import Compensations, describe_failure, failed_for, finished_unless
 
 A = TypeVar("A")
 R = TypeVar("R")
-
-# Forward steps retry infrastructure errors with backoff for up to ten minutes, then the saga
-# compensates. Business errors are final at once.
-STEP = ActivityOptions(
-    start_to_close_timeout=timedelta(seconds=15),
-    schedule_to_close_timeout=timedelta(minutes=10),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(milliseconds=200),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        non_retryable_error_types=[kind.value for kind in BusinessError],
-    ),
-)
-# Compensations must never give up: unlimited attempts, backoff capped at a minute.
-COMPENSATION = ActivityOptions(
-    start_to_close_timeout=timedelta(seconds=15),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(milliseconds=200),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=1),
-        maximum_attempts=0,
-    ),
-)
-# From v3 the search attributes are set only at the milestones a person searches for, in one
-# upsert each: every upsert is a history event and a visibility write, and most orders finish in
-# under a second. The `status` query always has the exact step.
-SEARCHABLE_STATUSES = frozenset(
-    {
-        OrderStatus.AWAITING_REVIEW,
-        OrderStatus.COMPENSATING,
-        OrderStatus.COMPLETED,
-        OrderStatus.REJECTED,
-        OrderStatus.CANCELLED,
-        OrderStatus.FAILED,
-    }
-)
+BUSINESS_ERRORS = frozenset(kind.value for kind in BusinessError)
 
 
 class SagaAborted(Exception):
@@ -169,7 +130,7 @@ class OrderSagaWorkflow:
         await self.step(act.record_order, order)
 
         self.set_status(OrderStatus.SCREENING)
-        self.screening = await self.step(act.screen_order, self.screening_request())
+        self.screening = await self.step(act.screen_order, order.screening_request())
         if self.saga_version < 3:
             workflow.upsert_search_attributes([FRAUD_DECISION.value_set(self.screening.decision)])
         if self.screening.decision is FraudDecision.REJECT:
@@ -179,7 +140,11 @@ class OrderSagaWorkflow:
             if rejection:
                 return await self.close(OrderStatus.REJECTED, rejection)
 
-        ref, payment, shipment = OrderRef(order_id=order.order_id), self.payment(), self.shipment()
+        ref, payment, shipment = (
+            OrderRef(order_id=order.order_id),
+            order.payment_request(),
+            order.shipment_request(),
+        )
         try:
             self.raise_if_aborted()  # a cancel or a fraud alert during the review
             # runs of v2 and v3 ask here, as they did when their histories were written
@@ -219,7 +184,7 @@ class OrderSagaWorkflow:
         """Capture (again, if a cancellation interrupted the wait: it is idempotent) and
         complete the order."""
         if not any(s.step == "capture_payment" and s.outcome == "done" for s in self.step_history):
-            await self.step(act.capture_payment, self.payment())
+            await self.step(act.capture_payment, self.order.payment_request())
         await self.step(act.complete_order, OrderRef(order_id=self.order.order_id))
         self.set_status(OrderStatus.COMPLETED)
         return self.result(reason=None)
@@ -329,7 +294,7 @@ class OrderSagaWorkflow:
         try:
             outcome = await running
         except ActivityError as failure:
-            if is_business_failure(failure):
+            if failed_for(failure, BUSINESS_ERRORS):
                 self.to_undo.discard(registered)  # its transaction rolled back
             self.record_step(step.name, "failed", describe_failure(failure))
             raise
@@ -395,41 +360,3 @@ class OrderSagaWorkflow:
             steps=self.step_history,
             compensations=self.compensations_done,
         )
-
-    def screening_request(self) -> ScreeningRequest:
-        order = self.order
-        return ScreeningRequest(
-            order_id=order.order_id,
-            customer_id=order.customer_id,
-            card_id=order.payment.card_id,
-            amount=order.total,
-            client_country=order.client.country,
-            ship_country=order.shipping_address.country,
-        )
-
-    def shipment(self) -> ShipmentRequest:
-        order = self.order
-        return ShipmentRequest(
-            order_id=order.order_id, address=order.shipping_address, items=order.items
-        )
-
-    def payment(self) -> PaymentRequest:
-        order = self.order
-        return PaymentRequest(
-            order_id=order.order_id,
-            card_id=order.payment.card_id,
-            amount=order.total,
-            currency=order.currency,
-        )
-
-
-def is_business_failure(failure: ActivityError) -> bool:
-    cause = failure.cause
-    return isinstance(cause, ApplicationError) and cause.type in {k.value for k in BusinessError}
-
-
-def describe_failure(failure: ActivityError) -> str:
-    cause = failure.cause
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type}: {cause.message}"
-    return str(cause or failure)

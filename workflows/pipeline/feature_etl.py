@@ -9,32 +9,22 @@ cancelled: the application is stopped, even when the worker that supervised it i
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from domain.pipeline.models import EtlResult, EtlRunRequest, StopEngineJob
-    from workflows.options import ActivityOptions
     from workflows.pipeline import activities as act
     from workflows.pipeline.engine_jobs import run_engine_job
-
-PLAN = ActivityOptions(
-    start_to_close_timeout=timedelta(minutes=2),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30)
-    ),
-)
+    from workflows.pipeline.options import QUICK
 
 
 @workflow.defn(failure_exception_types=[ValidationError])
 class FeatureEtlWorkflow:
     @workflow.run
     async def run(self, request: EtlRunRequest) -> EtlResult:
-        plan = await PLAN.execute(act.plan_etl_run, request)
+        plan = await QUICK.execute(act.plan_etl_run, request)
         workflow.logger.info("ETL run %s reads %d records", plan.run_id, plan.records)
         return await run_engine_job(
             act.run_etl_job,

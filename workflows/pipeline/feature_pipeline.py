@@ -44,13 +44,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.pipeline import activities as act
     from workflows.pipeline.feature_etl import FeatureEtlWorkflow
     from workflows.pipeline.model_training import ModelTrainingWorkflow
+    from workflows.pipeline.options import QUICK
 
-QUICK = ActivityOptions(
-    start_to_close_timeout=timedelta(minutes=2),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30)
-    ),
-)
 SMOKE_CHECK = ActivityOptions(
     start_to_close_timeout=timedelta(minutes=5), retry_policy=RetryPolicy(maximum_attempts=3)
 )

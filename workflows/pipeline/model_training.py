@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -23,16 +22,11 @@ with workflow.unsafe.imports_passed_through():
         TrainingRequest,
         TrainingResult,
     )
-    from workflows.options import ActivityOptions
     from workflows.pipeline import activities as act
     from workflows.pipeline.engine_jobs import run_engine_job
+    from workflows.pipeline.options import QUICK
 
-REGISTER = ActivityOptions(
-    start_to_close_timeout=timedelta(minutes=1),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30)
-    ),
-)
+REGISTER = QUICK.but(start_to_close_timeout=timedelta(minutes=1))
 
 
 @workflow.defn(failure_exception_types=[ValidationError])
