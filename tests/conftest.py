@@ -68,10 +68,16 @@ def worker(stack: Stack, settings: Settings) -> Iterator[ThreadedWorker]:
 
 
 @pytest.fixture(autouse=True)
-def _worker_loop_never_blocked(request: pytest.FixtureRequest) -> Iterator[None]:
+def _workers_ran_and_their_loops_never_blocked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the test during which an in-process worker (any fixture that is one) stopped by
+    itself or had its event loop blocked for more than a second."""
     yield
-    if "worker" in request.fixturenames:
-        running: ThreadedWorker = request.getfixturevalue("worker")
-        incidents = running.watchdog.take()
-        if incidents:
-            pytest.fail("\n\n".join(incidents), pytrace=False)
+    workers = [request.getfixturevalue(name) for name in request.fixturenames]
+    problems = [
+        problem
+        for worker in workers
+        if isinstance(worker, ThreadedWorker)
+        for problem in worker.problems()
+    ]
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)

@@ -4,6 +4,7 @@ loop), or as a process of its own (to be killed)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import threading
@@ -12,6 +13,8 @@ import traceback
 
 from core.settings import Settings
 from worker.run import run_worker
+
+log = logging.getLogger("tests.worker")
 
 # What keeps a test's worker process apart from the stack's worker and the demo's state.
 WORKER_PROCESS_SETTINGS = (
@@ -90,20 +93,32 @@ class ThreadedWorker:
         try:
             asyncio.run(main())
         except BaseException as exc:
+            log.exception("the test worker stopped")
             self.failure = exc
             self.started.set()
 
     def __enter__(self) -> ThreadedWorker:
         self.thread.start()
-        self.started.wait(60)
+        if not self.started.wait(120):
+            raise TimeoutError("the test worker was not ready within 120 s")
         if self.failure is not None:
             raise self.failure
         return self
 
     def __exit__(self, *_: object) -> None:
         self.watchdog.stop()
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(30)
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.stop.set)
+            self.thread.join(30)
+
+    def problems(self) -> list[str]:
+        """What went wrong since the last call: the worker stopped by itself, or its event loop
+        was blocked."""
+        problems = self.watchdog.take()
+        if not self.thread.is_alive() and self.failure is not None:
+            problems.append(f"the worker stopped: {self.failure!r}")
+            self.failure = None
+        return problems
 
 
 async def start_worker_process(settings: Settings) -> asyncio.subprocess.Process:
