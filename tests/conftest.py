@@ -68,16 +68,10 @@ def worker(stack: Stack, settings: Settings) -> Iterator[ThreadedWorker]:
 
 
 @pytest.fixture(autouse=True)
-def _workers_ran_and_their_loops_never_blocked(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fails the test during which an in-process worker (any fixture that is one) stopped by
-    itself or had its event loop blocked for more than a second."""
+def _workers_ran_and_their_loops_never_blocked() -> Iterator[None]:
+    """Fails the test during which an in-process worker stopped by itself or had its event loop
+    blocked for more than a second."""
     yield
-    workers = [request.getfixturevalue(name) for name in request.fixturenames]
-    problems = [
-        problem
-        for worker in workers
-        if isinstance(worker, ThreadedWorker)
-        for problem in worker.problems()
-    ]
+    problems = [problem for running in ThreadedWorker.RUNNING for problem in running.problems()]
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)

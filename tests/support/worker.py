@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import traceback
+from typing import ClassVar
 
 from core.settings import Settings
 from worker.run import run_worker
@@ -72,7 +73,10 @@ class LoopWatchdog:
 
 class ThreadedWorker:
     """The real worker on its own thread and event loop, so that synchronous tests (which block
-    the test loop, e.g. while the `temporal` CLI runs) never starve it."""
+    the test loop, e.g. while the `temporal` CLI runs) never starve it. `RUNNING` holds the ones
+    started and not yet stopped."""
+
+    RUNNING: ClassVar[set[ThreadedWorker]] = set()
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -103,9 +107,11 @@ class ThreadedWorker:
             raise TimeoutError("the test worker was not ready within 120 s")
         if self.failure is not None:
             raise self.failure
+        ThreadedWorker.RUNNING.add(self)
         return self
 
     def __exit__(self, *_: object) -> None:
+        ThreadedWorker.RUNNING.discard(self)
         self.watchdog.stop()
         if self.thread.is_alive():
             self.loop.call_soon_threadsafe(self.stop.set)
