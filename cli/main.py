@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import bench, histories, pipeline, stack, stream
+from cli import bench, histories, orders, pipeline, stack, stream
 from cli.console import console, setup_logging
 from cli.demo import demo
 from core.errors import ActionableError
@@ -31,6 +31,7 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 app.add_typer(histories.app, name="histories")
 app.add_typer(stream.app, name="stream")
+app.add_typer(orders.app, name="orders")
 app.add_typer(pipeline.etl_app, name="etl")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(bench.app, name="bench")

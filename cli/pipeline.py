@@ -49,6 +49,18 @@ def etl_run(
     console.print(f"{result.rows} feature rows in {result.output}{note}", highlight=False)
 
 
+@etl_app.command("abandon")
+def etl_abandon(
+    run_id: Annotated[str, typer.Argument(help="The unfinished (PLANNED) run to give up.")],
+) -> None:
+    """Give up an unfinished run that keeps failing: it stops blocking its topic, and the next
+    run reads its records again."""
+    from domain.pipeline.etl import abandon_run
+
+    abandon_run(get_settings(), run_id)
+    console.print(f"abandoned ETL run {run_id}: the next run of its topic plans afresh")
+
+
 def pipeline_request(margin: float, trials: int) -> PipelineRequest:
     from domain.pipeline.models import PipelineRequest, TrainingSettings
 

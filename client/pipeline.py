@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.errors import MissingPrerequisite
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect, require_worker
 from domain.pipeline.models import PipelineRequest, PipelineResult
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 
@@ -37,6 +37,7 @@ async def start_pipeline(
     settings: Settings, request: PipelineRequest
 ) -> WorkflowHandle[FeaturePipelineWorkflow, PipelineResult]:
     client = await connect(settings)
+    await require_worker(client, settings.pipeline_task_queue)
     return await client.start_workflow(
         FeaturePipelineWorkflow.run,
         request,

@@ -1,12 +1,24 @@
-"""Connecting to Temporal with the project's data converter (pydantic): the one way every
-process (worker, CLI, demo, tests) gets a client."""
+"""Connecting to Temporal with the project's data converter: the one way every process (worker,
+CLI, demo, tests) gets a client, and the converter the replayer must use too.
+
+The converter is Temporal's pydantic one, with one change: a pydantic ValidationError (input
+that does not fit its model) becomes a non-retryable failure, because no retry can fix what the
+caller sent; otherwise an update refused for a bad argument would say `retryable: true`."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.failure.v1 import Failure
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DefaultFailureConverter, PayloadConverter
+from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
@@ -18,6 +30,22 @@ class TemporalUnavailable(ServiceUnavailable):
     pass
 
 
+class InvalidInputIsFinal(DefaultFailureConverter):
+    def to_failure(
+        self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure
+    ) -> None:
+        if isinstance(exception, ValidationError):
+            final = ApplicationError(str(exception), type="ValidationError", non_retryable=True)
+            final.__traceback__ = exception.__traceback__
+            exception = final
+        super().to_failure(exception, payload_converter, failure)
+
+
+DATA_CONVERTER = dataclasses.replace(
+    pydantic_data_converter, failure_converter_class=InvalidInputIsFinal
+)
+
+
 async def connect(
     settings: Settings,
     runtime: Runtime | None = None,
@@ -27,7 +55,7 @@ async def connect(
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             runtime=runtime,
             interceptors=interceptors,
         )
@@ -36,3 +64,22 @@ async def connect(
             f"Temporal is not reachable at {settings.temporal_address} ({exc})",
             "start the local stack with `./hybrid stack up` or set HYBRID_TEMPORAL_ADDRESS",
         ) from exc
+
+
+async def require_worker(client: Client, task_queue: str) -> None:
+    """Fail now, saying how to start one, rather than wait in silence for a worker that never
+    comes. The server remembers pollers for a few minutes, so a worker that has just stopped
+    still counts."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    if not described.pollers:
+        raise ServiceUnavailable(
+            f"no worker polls the task queue {task_queue!r}",
+            "start one with `./hybrid stack up --worker`",
+            subject="worker",
+        )

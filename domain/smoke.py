@@ -2,14 +2,18 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SmokeInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     message: str = Field(min_length=1, max_length=200, description="echoed back by the workflow")
 
 
 class SmokeRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     workflow_id: str
     message: str
 

@@ -1,18 +1,22 @@
 """Shared fixtures: the real local stack (once per session) and an in-process worker.
 
 The stack is brought up once; services that were already running are reused and left running,
-and only the services this session started are stopped at the end. A test during which the
+and only the services this session started are stopped at the end, once the orders the session
+recorded are checked (invariants, nothing left open). A test during which the
 in-process worker's event loop was blocked for more than a second fails (an async activity
 doing blocking I/O starves every other activity and workflow of the worker)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import Client
 
+from client.orders import check_orders
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from stack.launcher import Stack
@@ -45,10 +49,17 @@ def settings(base_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def stack(base_settings: Settings) -> Iterator[Stack]:
+    """The stack, up for the session. At the end, the orders this session recorded must hold
+    the saga's invariants, and none may be left open with no saga to close it."""
     launcher = Stack(base_settings)
     started = launcher.up()
-    yield launcher
-    launcher.down(started)
+    session_began = datetime.now(UTC)
+    try:
+        yield launcher
+        health = asyncio.run(check_orders(base_settings, timedelta(0), since=session_began))
+        assert health.healthy, f"after the tests: {health}"
+    finally:
+        launcher.down(started)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
+from temporalio.worker import Interceptor
 
 from activities.fraud.alerts import AlertRouterActivities
 from activities.fraud.flink_jobs import FlinkJobActivities
@@ -27,17 +28,23 @@ from activities.smoke import SmokeActivities
 from core.settings import Settings
 from domain.orders.payment_provider import ProviderBehaviour, SimulatedPaymentProvider
 from workflows import smoke
+from workflows.boundary import InputChecks
 from workflows.fraud import activities as fraud_activities
 from workflows.fraud.alert_router import AlertRouterWorkflow
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 from workflows.orders import activities as order_activities
 from workflows.orders.noop_saga import NoopSagaWorkflow, noop_step
+from workflows.orders.order_repair import OrderRepairWorkflow
 from workflows.orders.order_saga import OrderSagaWorkflow
 from workflows.pipeline import activities as pipeline_activities
 from workflows.pipeline.feature_etl import FeatureEtlWorkflow
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 from workflows.pipeline.model_training import ModelTrainingWorkflow
 from workflows.smoke import SmokeWorkflow
+
+# every worker and every replayer runs the workflows with these (the replayer must, or replaying
+# a history of refused input would differ)
+WORKFLOW_INTERCEPTORS: list[Interceptor] = [InputChecks()]
 
 
 @dataclass
@@ -90,7 +97,7 @@ def registrations(
     )
     return {
         settings.order_task_queue: TaskQueueRegistration(
-            workflows=[SmokeWorkflow, OrderSagaWorkflow, NoopSagaWorkflow],
+            workflows=[SmokeWorkflow, OrderSagaWorkflow, OrderRepairWorkflow, NoopSagaWorkflow],
             activities=[
                 noop_step,
                 *implementations(smoke, SmokeActivities(pool)),

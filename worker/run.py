@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 import sys
@@ -18,15 +19,31 @@ from temporalio.worker import Worker
 from core.db.connections import open_pool
 from core.errors import InvalidInput
 from core.observability import metrics_runtime, tracing_interceptors
-from core.settings import Settings
+from core.settings import PROJECT_ROOT, Settings
 from core.temporal import connect
-from worker.registrations import registrations
+from worker.registrations import WORKFLOW_INTERCEPTORS, registrations
 
 log = logging.getLogger("worker")
+# the folders of the code a worker runs
+CODE_FOLDERS = ("activities", "core", "domain", "jobs", "worker", "workflows")
 
 
 class UnknownTaskQueue(InvalidInput):
     pass
+
+
+def worker_build_id() -> str:
+    """What this worker runs: a hash of the project's code and of the locked libraries. Given
+    to each Worker because the SDK's default hashes the bytecode of every imported module,
+    compiling the ones that have no cache on the event loop (14 s on a fresh venv, measured)."""
+    digest = hashlib.sha256()
+    for folder in sorted(CODE_FOLDERS):
+        for path in sorted((PROJECT_ROOT / folder).rglob("*.py")):
+            digest.update(path.read_bytes())
+    lock = PROJECT_ROOT / "requirements.lock"
+    if lock.exists():
+        digest.update(lock.read_bytes())
+    return f"hybrid-{digest.hexdigest()[:16]}"
 
 
 async def run_worker(
@@ -60,12 +77,15 @@ async def run_worker(
         running.push_async_callback(pool.close)
         provider_pool = await open_pool(settings, max_size=10)
         running.push_async_callback(provider_pool.close)
+        build_id = await asyncio.to_thread(worker_build_id)
         workers = [
             Worker(
                 client,
                 task_queue=queue,
+                build_id=build_id,
                 workflows=registration.workflows,
                 activities=registration.activities,
+                interceptors=WORKFLOW_INTERCEPTORS,
                 max_concurrent_activities=50,
                 graceful_shutdown_timeout=timedelta(seconds=10),
             )

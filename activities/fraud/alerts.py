@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.contract import implements
@@ -27,7 +28,9 @@ from core.kafka import consumer
 from core.settings import Settings
 from domain.fraud.events import FraudAlert
 from domain.fraud.monitor import RouterProgress
-from domain.orders.models import FraudAlertSignal
+from domain.names import kafka_name_problem
+from domain.orders.models import FRAUD_ALERT, FraudAlertSignal
+from workflows.boundary import INVALID_INPUT
 from workflows.fraud import activities as declared
 
 
@@ -40,6 +43,10 @@ class AlertRouterActivities:
     @implements(declared.route_alerts)
     async def route_alerts(self, group_id: str) -> RouterProgress:
         """Consume alerts until cancelled, heartbeating its progress every second."""
+        # checked before librdkafka sees it: an empty group aborts the whole process
+        problem = kafka_name_problem(group_id, "consumer group")
+        if problem:
+            raise ApplicationError(problem, type=INVALID_INPUT, non_retryable=True)
         details = activity.info().heartbeat_details
         progress = RouterProgress.model_validate(details[0]) if details else RouterProgress()
         alerts = await asyncio.to_thread(
@@ -112,7 +119,7 @@ class AlertRouterActivities:
         for (order_id,) in orders:
             try:
                 await self.client.get_workflow_handle(order_id).signal(
-                    "fraud_alert",
+                    FRAUD_ALERT,
                     FraudAlertSignal(
                         alert_id=alert.alert_id,
                         card_id=alert.card_id,

@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contract import implements
-from core.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
+from core.engines.flink import TERMINAL_STATES, FlinkRest, FlinkSubmitError, submit_python_job
 from core.observability import count_job_state
 from core.settings import PROJECT_ROOT, Settings
 from domain.fraud.monitor import (
@@ -23,7 +23,7 @@ from domain.fraud.monitor import (
     WatchJob,
 )
 from workflows.fraud import activities as declared
-from workflows.fraud.activities import JOB_NOT_RUNNING
+from workflows.fraud.activities import CEP_JOB_REJECTED, JOB_NOT_RUNNING
 
 CEP_JOB = PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py"
 
@@ -64,24 +64,42 @@ class FlinkJobActivities:
         if running is not None:
             activity.logger.info("attaching to running Flink job %s", running["jid"])
             return JobHandle(job_id=running["jid"], job_name=name, attached=True)
-        job_id = await asyncio.to_thread(
-            submit_cep_job, self.settings, request.spec, request.savepoint
-        )
+        try:
+            job_id = await asyncio.to_thread(
+                submit_cep_job, self.settings, request.spec, request.savepoint
+            )
+        except FlinkSubmitError as error:
+            # the cluster answered a moment ago: it refused the job itself, and would again
+            raise ApplicationError(
+                f"Flink refused the CEP job {name}: {error}",
+                type=CEP_JOB_REJECTED,
+                non_retryable=True,
+            ) from error
         activity.logger.info("submitted Flink job %s as %s", name, job_id)
         return JobHandle(job_id=job_id, job_name=name, attached=False)
 
     @implements(declared.watch_job)
     async def watch_job(self, request: WatchJob) -> JobProgress:
-        """Heartbeat the job's progress until it ends or the watch period is over."""
+        """Heartbeat the job's progress until it ends or the watch period is over; or report
+        RESTARTING, with the job's last exception, once Flink has restarted the job
+        `report_after_restarts` times during the watch (a job that keeps failing)."""
         rest = FlinkRest(self.settings)
         deadline = time.monotonic() + request.watch_period.total_seconds()
-        last_state = None
+        last_state, restarts_at_start = None, None
         while True:
             progress = await asyncio.to_thread(self._progress, rest, request.job_id)
             activity.heartbeat(progress.model_dump(mode="json"))
             if progress.state != last_state:
                 count_job_state("flink", progress.state)
                 last_state = progress.state
+            if restarts_at_start is None:
+                restarts_at_start = progress.flink_restarts
+            if progress.flink_restarts - restarts_at_start >= request.report_after_restarts:
+                count_job_state("flink", "RESTARTING")
+                exception = await asyncio.to_thread(rest.last_exception, request.job_id)
+                return progress.model_copy(
+                    update={"state": "RESTARTING", "last_exception": exception}
+                )
             if progress.state in TERMINAL_STATES or time.monotonic() > deadline:
                 return progress
             await asyncio.sleep(request.poll_interval.total_seconds())
@@ -99,6 +117,7 @@ class FlinkJobActivities:
             last_checkpoint=latest.get("external_path"),
             records_in=sum(v.get("metrics", {}).get("read-records", 0) for v in vertices[:1]),
             records_out=sum(v.get("metrics", {}).get("write-records", 0) for v in vertices[-1:]),
+            flink_restarts=rest.restarts(job_id),
         )
 
     @implements(declared.stop_with_savepoint)

@@ -11,8 +11,13 @@ from activities.contract import implements
 from activities.pipeline.engine_jobs import supervise
 from core.errors import InvalidInput
 from core.settings import Settings
-from domain.pipeline.etl import features_application, plan_run, record_success
-from domain.pipeline.models import EtlPlan, EtlResult, EtlRunRequest
+from domain.pipeline.etl import (
+    end_unfinished_run,
+    features_application,
+    plan_run,
+    record_success,
+)
+from domain.pipeline.models import EtlPlan, EtlResult, EtlRunFailure, EtlRunRequest
 from workflows.pipeline import activities as declared
 
 
@@ -38,6 +43,12 @@ class FeatureEtlActivities:
         application = await asyncio.to_thread(features_application, self.settings, plan)
         summary = await supervise(application, self.pool)
         return await asyncio.to_thread(record_success, self.settings, plan, summary)
+
+    @implements(declared.fail_etl_run)
+    async def fail_etl_run(self, failure: EtlRunFailure) -> bool:
+        return await asyncio.to_thread(
+            end_unfinished_run, self.settings, failure.run_id, "FAILED", failure.reason
+        )
 
     @implements(declared.feature_runs)
     async def feature_runs(self, topic: str) -> list[str]:

@@ -174,6 +174,23 @@ class FlinkRest:
     def checkpoints(self, job_id: str) -> dict[str, Any]:
         return self._get(f"/jobs/{job_id}/checkpoints")
 
+    def restarts(self, job_id: str) -> int:
+        """How often Flink restarted the job (its `numRestarts` metric; 0 before it reports)."""
+        response = self.client.get(f"/jobs/{job_id}/metrics", params={"get": "numRestarts"})
+        values = response.json() if response.is_success else []
+        return next((int(float(m["value"])) for m in values if m.get("id") == "numRestarts"), 0)
+
+    def last_exception(self, job_id: str) -> str | None:
+        """The first line of the job's latest exception, if it has one."""
+        response = self.client.get(f"/jobs/{job_id}/exceptions")
+        if not response.is_success:
+            return None
+        entries = (response.json().get("exceptionHistory") or {}).get("entries") or []
+        if not entries:
+            return None
+        stack = (entries[0].get("stacktrace") or entries[0].get("exceptionName") or "").strip()
+        return stack.splitlines()[0][:500] if stack else None
+
     def running_job_named(self, name: str) -> dict[str, Any] | None:
         """A job of that name that is not finished, failed or cancelled."""
         return next(iter(self.running_jobs_named(name)), None)

@@ -14,7 +14,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.names import KafkaName
+
 StartupMode = Literal["group-offsets", "earliest-offset", "latest-offset"]
+
+
+# What the CEP job accepts, so that a threshold it cannot take is refused before the running
+# job is stopped: a pattern's window is an INTERVAL SECOND(6) (under 1,000,000 s; a week here),
+# an amount a DECIMAL(12, 2) (under 10^10; a billion here), a repetition a pattern quantifier.
+MAX_WINDOW_S = 7 * 24 * 3600
+MAX_AMOUNT = 1e9
+MAX_REPEAT = 1000
+HALF_EARTH_KM = 20_038.0
 
 
 class CepThresholds(BaseModel):
@@ -23,21 +34,21 @@ class CepThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # card testing: at least N charges below SMALL, then one of at least LARGE, within WINDOW
-    card_testing_small: float = Field(default=2.00, gt=0)
-    card_testing_min_small: int = Field(default=3, ge=1)
-    card_testing_large: float = Field(default=200.0, gt=0)
-    card_testing_window_s: int = Field(default=120, gt=0)
+    card_testing_small: float = Field(default=2.00, gt=0, le=MAX_AMOUNT)
+    card_testing_min_small: int = Field(default=3, ge=1, le=MAX_REPEAT)
+    card_testing_large: float = Field(default=200.0, gt=0, le=MAX_AMOUNT)
+    card_testing_window_s: int = Field(default=120, gt=0, le=MAX_WINDOW_S)
     # velocity burst: N charges within WINDOW
-    velocity_count: int = Field(default=8, ge=2)
-    velocity_window_s: int = Field(default=60, gt=0)
+    velocity_count: int = Field(default=8, ge=2, le=MAX_REPEAT)
+    velocity_window_s: int = Field(default=60, gt=0, le=MAX_WINDOW_S)
     # impossible travel: consecutive charges more than MIN_KM apart at more than MAX_KMH
-    travel_min_km: float = Field(default=1000.0, gt=0)
-    travel_max_kmh: float = Field(default=900.0, gt=0)
-    travel_window_s: int = Field(default=3600, gt=0)
+    travel_min_km: float = Field(default=1000.0, gt=0, le=HALF_EARTH_KM)
+    travel_max_kmh: float = Field(default=900.0, gt=0, le=1e6)
+    travel_window_s: int = Field(default=3600, gt=0, le=MAX_WINDOW_S)
     # escalation: 4 consecutive charges, each FACTOR x the last, the last at least MIN_FINAL
-    escalation_factor: float = Field(default=2.0, gt=1)
-    escalation_min_final: float = Field(default=500.0, gt=0)
-    escalation_window_s: int = Field(default=180, gt=0)
+    escalation_factor: float = Field(default=2.0, gt=1, le=1000)
+    escalation_min_final: float = Field(default=500.0, gt=0, le=MAX_AMOUNT)
+    escalation_window_s: int = Field(default=180, gt=0, le=MAX_WINDOW_S)
 
 
 class CepJobSpec(BaseModel):
@@ -47,19 +58,19 @@ class CepJobSpec(BaseModel):
 
     # deterministic: it is how a retried submission finds the job it started
     job_name: str = Field(default="fraud-cep", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    source_topic: str = "transactions"
-    alerts_topic: str = "fraud-alerts"
-    dead_letter_topic: str = "transactions-dlq"
-    group_id: str | None = Field(default=None, description="the job name when not given")
+    source_topic: KafkaName = "transactions"
+    alerts_topic: KafkaName = "fraud-alerts"
+    dead_letter_topic: KafkaName = "transactions-dlq"
+    group_id: KafkaName | None = Field(default=None, description="the job name when not given")
     startup_mode: StartupMode = "group-offsets"
     bounded: bool = Field(
         default=False, description="stop at the topic's end offsets at start (benchmarks)"
     )
-    parallelism: int = Field(default=1, ge=1)
-    checkpoint_interval_s: int = Field(default=10, gt=0)
-    watermark_delay_ms: int = Field(default=300, ge=0)
+    parallelism: int = Field(default=1, ge=1, le=64)
+    checkpoint_interval_s: int = Field(default=10, gt=0, le=3600)
+    watermark_delay_ms: int = Field(default=300, ge=0, le=3_600_000)
     # 0: partitions never go idle (see the job's --idle-timeout-s)
-    idle_timeout_s: int = Field(default=0, ge=0)
+    idle_timeout_s: int = Field(default=0, ge=0, le=86_400)
     thresholds: CepThresholds = Field(default_factory=CepThresholds)
 
 
@@ -67,13 +78,19 @@ class MonitorRequest(CepJobSpec):
     """FraudMonitorWorkflow's input: the job it owns, and how it watches the job."""
 
     bounded: Literal[False] = False  # a monitored job runs until it is stopped
-    poll_interval: timedelta = timedelta(seconds=2)
+    poll_interval: timedelta = Field(
+        default=timedelta(seconds=2), gt=timedelta(0), le=timedelta(minutes=1)
+    )
     # how long one run of the workflow watches before it continues as new (bounded history)
-    watch_period: timedelta = timedelta(hours=1)
-    max_restart_backoff: timedelta = timedelta(minutes=1)
+    watch_period: timedelta = Field(
+        default=timedelta(hours=1), ge=timedelta(seconds=1), le=timedelta(days=1)
+    )
+    max_restart_backoff: timedelta = Field(
+        default=timedelta(minutes=1), gt=timedelta(0), le=timedelta(hours=1)
+    )
     # carried across continue-as-new
     job_id: str | None = None
-    restarts: int = 0
+    restarts: int = Field(default=0, ge=0)
     savepoint: str | None = None
 
     def job_spec(self) -> CepJobSpec:
@@ -81,6 +98,8 @@ class MonitorRequest(CepJobSpec):
 
 
 class SubmitCepJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     spec: CepJobSpec
     savepoint: str | None = None  # restore from it
 
@@ -92,26 +111,36 @@ class JobHandle(BaseModel):
 
 
 class WatchJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     job_id: str
     poll_interval: timedelta
     watch_period: timedelta
+    # the watch ends early, reporting RESTARTING, once Flink has restarted the job this often
+    report_after_restarts: int = Field(default=3, ge=1)
 
 
 class JobProgress(BaseModel):
     job_id: str
-    state: str
+    state: str  # Flink's, or RESTARTING: Flink keeps restarting the job (last_exception says why)
     checkpoints: int = 0
     last_checkpoint: str | None = None
     records_in: int = 0
     records_out: int = 0
+    flink_restarts: int = 0  # how often Flink restarted the job since it was submitted
+    last_exception: str | None = None
 
 
 class StopJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     job_id: str
     with_savepoint: bool = False
 
 
 class CancelJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     job_name: str
     # None when no submission has returned yet; whatever runs under job_name is cancelled too:
     # a submission in flight when the workflow was cancelled started a job of unknown id
@@ -121,7 +150,7 @@ class CancelJob(BaseModel):
 class MonitorView(BaseModel):
     job_name: str
     job_id: str | None
-    state: str
+    state: str  # SUBMITTING, RUNNING, RESTARTING, SAVEPOINTING, or the job's final Flink state
     thresholds: CepThresholds
     restarts: int
     progress: JobProgress | None

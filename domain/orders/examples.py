@@ -70,12 +70,14 @@ def an_order(
     customer_id: str = "cust-alice",
     card_id: str = "card_visa_4242",
     country: str = "FR",
+    placed_from: str | None = None,
     unit_price: Decimal | str | None = None,
     review_timeout: timedelta = timedelta(hours=24),
 ) -> OrderRequest:
-    """An order of `items` (SKU -> quantity; one USB-C cable by default) shipped to, and placed
-    from, `country`. Each line costs `unit_price`, or else the catalogue's price (10.00 for a SKU
-    the catalogue does not know). A fresh order id `<prefix>-<random>` unless one is given."""
+    """An order of `items` (SKU -> quantity; one USB-C cable by default) shipped to `country`
+    and placed from `placed_from` (`country` too, unless given). Each line costs `unit_price`,
+    or else the catalogue's price (10.00 for a SKU the catalogue does not know). A fresh order
+    id `<prefix>-<random>` unless one is given."""
     wanted = items or {"SKU-CABLE-USBC": 1}
     return OrderRequest(
         order_id=order_id or f"{prefix}-{uuid.uuid4().hex[:12]}",
@@ -97,6 +99,8 @@ def an_order(
             postal_code="10001",
             country=country,
         ),
-        client=ClientContext(country=country, ip=DOCUMENTATION_IP, device_id=f"dev-{card_id}"),
+        client=ClientContext(
+            country=placed_from or country, ip=DOCUMENTATION_IP, device_id=f"dev-{card_id}"
+        ),
         review_timeout=review_timeout,
     )

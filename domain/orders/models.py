@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# the largest amount the shop's database records (numeric(12, 2)): the database's limits are
+# part of the contract, so an order beyond them is refused before anything is written
+MAX_AMOUNT = Decimal("9999999999.99")
 
 
 class Model(BaseModel):
@@ -55,7 +58,10 @@ class OrderRequest(Model):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
     shipping_address: ShippingAddress
     client: ClientContext
-    review_timeout: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
+    # a timer's duration: Temporal takes no longer one, and no review waits a month
+    review_timeout: timedelta = Field(
+        default=timedelta(hours=24), gt=timedelta(0), le=timedelta(days=30)
+    )
 
     @field_validator("items")
     @classmethod
@@ -63,6 +69,9 @@ class OrderRequest(Model):
         skus = [item.sku for item in items]
         if len(set(skus)) != len(skus):
             raise ValueError("each SKU may appear on one line only")
+        total = sum((item.unit_price * item.quantity for item in items), Decimal("0"))
+        if total > MAX_AMOUNT:
+            raise ValueError(f"the order's total {total} is above {MAX_AMOUNT}, the most it can be")
         return items
 
     @property
@@ -156,11 +165,23 @@ class CancelRequest(Model):
     reason: Text
 
 
+FRAUD_ALERT = "fraud_alert"  # the order saga's signal, sent with a FraudAlertSignal
+
+
 class FraudAlertSignal(Model):
     alert_id: Identifier
     card_id: Identifier
     pattern: Text
     detail: str = ""
+
+
+class RefusedMessage(Model):
+    """A message the saga could not act on (a signal without the payload it takes, say)."""
+
+    order_id: str
+    message: str
+    reason: str
+    sequence: int = Field(ge=1, description="the order's n-th refused message")
 
 
 class MessageAccepted(Model):
@@ -245,6 +266,38 @@ class StepOutcome(Model):
     detail: str = ""
 
 
+class RecordedOrder(StepOutcome):
+    """record_order's answer: `applied` False when the order was recorded before, by this run's
+    earlier attempt or by another run; then its recorded state (from v5 on)."""
+
+    status: OrderStatus | None = None
+    status_reason: str | None = None
+    fraud_decision: FraudDecision | None = None
+    recorded_by_run: str | None = None
+
+
+class RecordedState(Model):
+    """An order as PostgreSQL has it: what a repair needs to undo what its saga did."""
+
+    order_id: str
+    status: OrderStatus
+    card_id: str
+    total: Decimal
+    currency: str
+
+    def payment_request(self) -> PaymentRequest:
+        return PaymentRequest(
+            order_id=self.order_id, card_id=self.card_id, amount=self.total, currency=self.currency
+        )
+
+
+class RepairRequest(Model):
+    """Close an order whose saga ended without closing it (terminated, say)."""
+
+    order_id: Identifier
+    reason: Text = "its saga ended without closing it"
+
+
 class OrderClosure(Model):
     order_id: str
     status: OrderStatus
@@ -256,6 +309,7 @@ class BusinessError(StrEnum):
     """ApplicationError types the saga treats as final (never retried)."""
 
     UNKNOWN_SKU = "UnknownSku"
+    INVALID_DATA = "InvalidData"  # the database refused the data itself: no retry can fix it
     INVALID_QUANTITY = "InvalidQuantity"
     OUT_OF_STOCK = "OutOfStock"
     CARD_DECLINED = "CardDeclined"

@@ -19,6 +19,7 @@ from domain.pipeline.features import FEATURES
 from domain.pipeline.models import EtlPlan, EtlResult, PartitionRange
 
 ETL_JOB = PROJECT_ROOT / "jobs" / "spark" / "features.py"
+ENDED_UNSUCCESSFULLY = ("FAILED", "ABANDONED")
 
 
 class EtlRunUnfinished(MissingPrerequisite):
@@ -39,11 +40,17 @@ def plan_run(
     run's plan is returned, so that a pipeline finishes what a failed one left."""
     with connect(settings.postgres_dsn) as conn, conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtextextended('etl:' || %s, 0))", (topic,))
-        existing = conn.execute("select topic from etl_runs where run_id = %s", (run_id,))
+        existing = conn.execute("select topic, status from etl_runs where run_id = %s", (run_id,))
         row = existing.fetchone()
         if row is not None:
             if row[0] != topic:
                 raise InvalidInput(f"ETL run {run_id} reads topic {row[0]}, not {topic}")
+            if row[1] in ENDED_UNSUCCESSFULLY:
+                # its range is read again by the topic's next run: running it too would read
+                # the records twice
+                raise InvalidInput(
+                    f"ETL run {run_id} is {row[1]}", "start a new run: give another --run-id"
+                )
             return _load_plan(conn, run_id, topic)
         unfinished = conn.execute(
             "select run_id from etl_runs where topic = %s and status = 'PLANNED'", (topic,)
@@ -131,6 +138,31 @@ def features_application(settings: Settings, plan: EtlPlan) -> SparkApplication:
             settings, ETL_JOB, spark_arguments(settings, plan), plan.submission_id
         ),
     )
+
+
+def end_unfinished_run(settings: Settings, run_id: str, status: str, reason: str) -> bool:
+    """Mark a PLANNED run FAILED or ABANDONED, with why: the topic's next run plans afresh from
+    the last succeeded run. False when the run is not PLANNED (already ended, or unknown)."""
+    with connect(settings.postgres_dsn) as conn:
+        ended = conn.execute(
+            "update etl_runs set status = %s, failure = %s, finished_at = now()"
+            " where run_id = %s and status = 'PLANNED'",
+            (status, reason[:2000], run_id),
+        )
+    return ended.rowcount == 1
+
+
+def abandon_run(settings: Settings, run_id: str) -> None:
+    """An operator gives up an unfinished run (`./hybrid etl abandon`)."""
+    if not end_unfinished_run(settings, run_id, "ABANDONED", "abandoned by an operator"):
+        with connect(settings.postgres_dsn) as conn:
+            row = conn.execute("select status from etl_runs where run_id = %s", (run_id,))
+            status = row.fetchone()
+        raise InvalidInput(
+            f"ETL run {run_id} is {status[0] if status else 'unknown'}, not PLANNED",
+            "only an unfinished run can be abandoned: see the runs with"
+            " `select run_id, topic, status from etl_runs`",
+        )
 
 
 def record_success(settings: Settings, plan: EtlPlan, summary: str) -> EtlResult:

@@ -10,20 +10,27 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RUN_ID = r"^[A-Za-z0-9_.-]+$"
+from domain.names import KafkaName, ModelName, PathName
+
+
+class Request(BaseModel):
+    """What a workflow or an activity is given: an unknown field is a mistake, and refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 # --- the feature ETL ---------------------------------------------------------------------------
 
 
-class PartitionRange(BaseModel):
+class PartitionRange(Request):
     partition: int = Field(ge=0)
     start_offset: int = Field(ge=0)
     end_offset: int = Field(ge=0)  # exclusive
 
 
-class EtlPlan(BaseModel):
-    run_id: str = Field(min_length=1, pattern=RUN_ID)
-    topic: str
+class EtlPlan(Request):
+    run_id: PathName
+    topic: KafkaName
     ranges: list[PartitionRange]
     history_runs: list[str] = Field(
         default_factory=list, description="earlier runs of the topic: the windows' lookback"
@@ -46,9 +53,14 @@ class EtlResult(BaseModel):
     already_committed: bool = False
 
 
-class EtlRunRequest(BaseModel):
-    topic: str
-    run_id: str = Field(min_length=1, pattern=RUN_ID)
+class EtlRunRequest(Request):
+    topic: KafkaName
+    run_id: PathName
+
+
+class EtlRunFailure(Request):
+    run_id: PathName
+    reason: str
 
 
 # --- training and the registry -----------------------------------------------------------------
@@ -67,7 +79,7 @@ class HoldoutMetrics(BaseModel):
     positives: int
 
 
-MODEL_NAME = Field(default="card-fraud", pattern=RUN_ID, description="the registry's model name")
+MODEL_NAME = Field(default="card-fraud", description="the registry's model name")
 
 
 class ModelVersion(BaseModel):
@@ -80,7 +92,7 @@ class ModelVersion(BaseModel):
     training_job: str
 
 
-class TrainingSettings(BaseModel):
+class TrainingSettings(Request):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     trials: int = Field(default=4, ge=1, le=8, description="hyperparameter candidates")
@@ -88,10 +100,11 @@ class TrainingSettings(BaseModel):
     alert_budget: float = Field(default=0.02, gt=0, le=1, description="share of txns alerted")
 
 
-class TrainingRequest(BaseModel):
-    version_id: str = Field(pattern=RUN_ID)
-    model_name: str = MODEL_NAME
-    topic: str
+class TrainingRequest(Request):
+    # `<model name>-<pipeline id>`: a directory of the model store
+    version_id: str = Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")
+    model_name: ModelName = MODEL_NAME
+    topic: KafkaName
     etl_run_ids: list[str] = Field(min_length=1)
     champion: ModelVersion | None = None
     settings: TrainingSettings = TrainingSettings()
@@ -113,7 +126,7 @@ class TrainingResult(BaseModel):
     training_seconds: float
 
 
-class AliasRef(BaseModel):
+class AliasRef(Request):
     model_name: str
     alias: Alias
 
@@ -128,8 +141,8 @@ class AliasChange(BaseModel):
 class PipelineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    topic: str = Field(default="transactions", description="the Kafka topic of transactions")
-    model_name: str = MODEL_NAME
+    topic: KafkaName = Field(default="transactions", description="the Kafka topic of transactions")
+    model_name: ModelName = MODEL_NAME
     promotion_margin: float = Field(
         default=0.005, ge=-1, le=1, description="PR-AUC the challenger must gain to be promoted"
     )
@@ -152,19 +165,19 @@ class PipelineResult(BaseModel):
     reason: str
 
 
-class RegisterModel(BaseModel):
+class RegisterModel(Request):
     request: TrainingRequest
     result: TrainingResult
 
 
-class MoveAliases(BaseModel):
+class MoveAliases(Request):
     model_name: str
     change_id: str
     reason: str
     updates: dict[str, str]
 
 
-class SmokeCheck(BaseModel):
+class SmokeCheck(Request):
     model_name: str
     expected_champion: str
     etl_run_ids: list[str]
@@ -172,7 +185,7 @@ class SmokeCheck(BaseModel):
     min_pr_auc: float
 
 
-class StopEngineJob(BaseModel):
+class StopEngineJob(Request):
     """The Spark application or Ray job a cancelled workflow makes sure is stopped."""
 
     engine: Literal["spark", "ray"]

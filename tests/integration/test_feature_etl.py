@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import uuid
 from bisect import bisect_left, bisect_right
@@ -22,12 +24,19 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.pipeline.feature_etl import FeatureEtlActivities
 from core.db.connections import open_pool
+from core.errors import InvalidInput
 from core.kafka import create_topic
 from core.settings import Settings
 from core.toolchain import resolved_stamp
 from domain.fraud.events import Transaction
 from domain.fraud.generator import produce
-from domain.pipeline.etl import EtlJobFailed, EtlRunUnfinished, plan_run, run_features_job
+from domain.pipeline.etl import (
+    EtlJobFailed,
+    EtlRunUnfinished,
+    end_unfinished_run,
+    plan_run,
+    run_features_job,
+)
 from tests.support.kafka import consume
 from tests.support.kafka import produce as produce_raw
 from tests.support.worker import LoopWatchdog
@@ -255,3 +264,45 @@ async def test_the_etl_activity_resolves_its_jars_off_the_event_loop(
     assert resolved_stamp(fresh, "spark").exists()  # Maven really ran
     assert (result.run_id, result.rows) == (plan.run_id, 0)
     assert watchdog.take() == []
+
+
+def etl_status(settings: Settings, run_id: str) -> tuple[str, str | None]:
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        row = conn.execute("select status, failure from etl_runs where run_id = %s", (run_id,))
+        return row.fetchone()  # type: ignore[return-value]
+
+
+def hybrid(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_run_that_failed_for_good_or_was_abandoned_no_longer_blocks_its_topic(
+    base_settings: Settings,
+) -> None:
+    """A run left PLANNED by a failure no retry fixes was adopted by every later ETL of its
+    topic, and failed them all the same way, with no documented way out."""
+    topic = create_topic(base_settings, "etl-poisoned", partitions=1)
+    produce_raw(base_settings, topic, [(f"k{i}", "{}") for i in range(5)])
+    doomed, fresh, later = (f"etl-{name}-{uuid.uuid4().hex[:6]}" for name in "abc")
+    planned = plan_run(base_settings, topic, doomed)
+
+    assert end_unfinished_run(base_settings, doomed, "FAILED", "File name too long")
+    assert etl_status(base_settings, doomed) == ("FAILED", "File name too long")
+    # the next run plans afresh, over the records the failed one did not read
+    assert plan_run(base_settings, topic, fresh).ranges == planned.ranges
+    with pytest.raises(InvalidInput, match="is FAILED"):  # rerunning it would read them twice
+        plan_run(base_settings, topic, doomed)
+
+    with pytest.raises(EtlRunUnfinished, match=fresh):  # an unfinished run still blocks ...
+        plan_run(base_settings, topic, later)
+    abandoned = hybrid("etl", "abandon", fresh)  # ... until an operator gives it up
+    assert abandoned.returncode == 0, abandoned.stdout + abandoned.stderr
+    assert f"abandoned ETL run {fresh}" in abandoned.stdout
+    assert etl_status(base_settings, fresh)[0] == "ABANDONED"
+    assert plan_run(base_settings, topic, later).ranges == planned.ranges
+
+    again = hybrid("etl", "abandon", fresh)
+    assert again.returncode == 1
+    assert f"ETL run {fresh} is ABANDONED, not PLANNED" in again.stdout + again.stderr

@@ -24,6 +24,8 @@ from core.settings import Settings
 from domain.orders.examples import an_order
 from domain.orders.invariants import check_order_invariants
 from domain.orders.models import (
+    MAX_AMOUNT,
+    BusinessError,
     FraudDecision,
     OrderRef,
     OrderRequest,
@@ -77,6 +79,23 @@ async def test_record_order_is_idempotent(pool, dsn, settings: Settings) -> None
         assert conn.execute(
             "select count(*) from order_items where order_id = %s", (order.order_id,)
         ).fetchone() == (1,)
+
+
+async def test_a_total_the_database_cannot_hold_fails_at_once_and_writes_nothing(pool, dsn) -> None:
+    """Each line valid, the total beyond numeric(12, 2): record_order retried for 9 min 47 s
+    before the database's refusal was classified. The model refuses such an order now; built
+    past it, the database's refusal is final at the first attempt."""
+    order = an_order({new_sku(dsn): 1, new_sku(dsn): 1})
+    largest = [item.model_copy(update={"unit_price": MAX_AMOUNT}) for item in order.items]
+    overflowing = order.model_copy(update={"items": largest})  # model_copy does not validate
+    with pytest.raises(ApplicationError) as error:
+        await OrderActivities(pool).record_order(overflowing)
+    assert (error.value.type, error.value.non_retryable) == (BusinessError.INVALID_DATA, True)
+    assert "numeric field overflow" in error.value.message
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute(
+            "select count(*) from orders where order_id = %s", (order.order_id,)
+        ).fetchone() == (0,)
 
 
 async def test_reserve_twice_reserves_once(pool, dsn) -> None:

@@ -20,6 +20,7 @@ from core.settings import Settings
 from domain.orders.examples import an_order
 from domain.orders.invariants import check_order_invariants
 from domain.orders.models import (
+    FRAUD_ALERT,
     CancelRequest,
     FraudAlertSignal,
     OrderResult,
@@ -129,7 +130,7 @@ async def test_invariants_hold_after_hundreds_of_orders_with_faults(
                     )
                 elif action < 0.15:
                     await handle.signal(
-                        OrderSagaWorkflow.fraud_alert,
+                        FRAUD_ALERT,
                         FraudAlertSignal(
                             alert_id=f"a-{order.order_id}",
                             card_id=order.payment.card_id,

@@ -1,4 +1,5 @@
-"""The worker entry point: connects, serves every task queue, stops cleanly on SIGTERM."""
+"""The worker entry point: connects, serves every task queue, stops cleanly on SIGTERM, and
+outlives the input that used to kill it."""
 
 import asyncio
 import os
@@ -6,8 +7,13 @@ import signal
 import sys
 import uuid
 
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
 from core.settings import Settings
 from domain.smoke import SmokeInput
+from workflows.fraud.alert_router import AlertRouterWorkflow
 from workflows.smoke import SmokeWorkflow
 
 
@@ -39,3 +45,50 @@ async def test_worker_process_serves_and_stops_on_sigterm(stack, client) -> None
     assert f"connected to Temporal at {Settings().temporal_address}" in output
     assert f"task queues: {queue}" in output
     assert output.index("shutting down") < output.index("worker stopped")
+
+
+async def test_an_empty_consumer_group_fails_its_router_and_the_worker_serves_on(
+    stack, client
+) -> None:
+    """The alert router with "" as its group aborted the worker process inside librdkafka, and
+    again on every restart (the activity was redelivered), stalling every task queue."""
+    suffix = uuid.uuid4().hex[:8]
+    orders, fraud = f"test-worker-{suffix}", f"test-worker-fraud-{suffix}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        "worker",
+        env={
+            **os.environ,
+            "HYBRID_ORDER_TASK_QUEUE": orders,
+            "HYBRID_FRAUD_TASK_QUEUE": fraud,
+            "HYBRID_PIPELINE_TASK_QUEUE": f"test-worker-pipeline-{suffix}",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        with pytest.raises(WorkflowFailureError) as failure:
+            await asyncio.wait_for(
+                client.execute_workflow(
+                    AlertRouterWorkflow.run, "", id=f"router-{suffix}", task_queue=fraud
+                ),
+                60,
+            )
+        cause = failure.value.cause
+        assert isinstance(cause, ApplicationError)
+        assert (cause.type, cause.non_retryable) == ("InvalidInput", True)
+        assert "is not a Kafka consumer group" in cause.message
+        result = await client.execute_workflow(
+            SmokeWorkflow.run,
+            SmokeInput(message="still serving"),
+            id=f"smoke-{suffix}",
+            task_queue=orders,
+        )
+        assert result.echo == "still serving"
+        assert process.returncode is None
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.communicate(), 30)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from core.temporal import DATA_CONVERTER
 from tools.histories.feature_pipeline import PIPELINE_HISTORY_DIR
+from worker.registrations import WORKFLOW_INTERCEPTORS
 from workflows.pipeline.feature_etl import FeatureEtlWorkflow
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 from workflows.pipeline.model_training import ModelTrainingWorkflow
@@ -41,7 +42,8 @@ def load(path: Path) -> WorkflowHistory:
 async def test_history_replays(path: Path) -> None:
     replayer = Replayer(
         workflows=[FeaturePipelineWorkflow, FeatureEtlWorkflow, ModelTrainingWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
+        interceptors=WORKFLOW_INTERCEPTORS,
     )
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

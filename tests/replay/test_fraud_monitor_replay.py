@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from core.temporal import DATA_CONVERTER
 from tools.histories.fraud_monitor import MONITOR_HISTORY_DIR
+from worker.registrations import WORKFLOW_INTERCEPTORS
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 
 HISTORIES = sorted(MONITOR_HISTORY_DIR.glob("*.json"))
@@ -34,7 +35,11 @@ def load(path: Path) -> WorkflowHistory:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.name for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[FraudMonitorWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[FraudMonitorWorkflow],
+        data_converter=DATA_CONVERTER,
+        interceptors=WORKFLOW_INTERCEPTORS,
+    )
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 

@@ -9,23 +9,30 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.contract import implements
+from domain.orders.examples import an_order
 from domain.orders.models import (
     BusinessError,
     FraudDecision,
+    OrderRef,
     OrderRequest,
+    OrderStatus,
+    RecordedOrder,
+    RecordedState,
     Screening,
     ScreeningRequest,
     StepOutcome,
 )
 from worker.registrations import declared_activities
 from workflows.orders import activities as declared
+from workflows.orders.order_saga import OrderSagaWorkflow
 
 
 @dataclass
@@ -36,6 +43,7 @@ class ScriptedBackend:
     block_at: str | None = None
     calls: list[str] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
+    recorded: RecordedOrder | None = None  # what record_order finds already there
     blocked: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -55,9 +63,9 @@ class ScriptedBackend:
 
     def activities(self) -> list[Callable[..., Awaitable[Any]]]:
         @implements(declared.record_order)
-        async def record_order(request: OrderRequest) -> StepOutcome:
+        async def record_order(request: OrderRequest) -> RecordedOrder:
             self._enter("record_order")
-            return StepOutcome(applied=True)
+            return self.recorded or RecordedOrder(applied=True)
 
         @implements(declared.screen_order)
         async def screen_order(request: ScreeningRequest) -> Screening:
@@ -78,8 +86,21 @@ class ScriptedBackend:
             run.__annotations__ = {"argument": hints[parameter], "return": hints["return"]}
             return implements(activity)(run)
 
-        plain = set(declared_activities(declared)) - {"record_order", "screen_order"}
-        return [record_order, screen_order, *(step(getattr(declared, name)) for name in plain)]
+        @implements(declared.recorded_state)
+        async def recorded_state(order: OrderRef) -> RecordedState:
+            self._enter("recorded_state")
+            return RecordedState(
+                order_id=order.order_id,
+                status=OrderStatus.PENDING,
+                card_id="card_visa_4242",
+                total=Decimal("10.00"),
+                currency="EUR",
+            )
+
+        special = {"record_order", "screen_order", "recorded_state"}
+        plain = set(declared_activities(declared)) - special
+        steps = [step(getattr(declared, name)) for name in sorted(plain)]
+        return [record_order, screen_order, recorded_state, *steps]
 
 
 @dataclass
@@ -91,3 +112,20 @@ class SagaHarness:
     @property
     def client(self) -> Client:
         return self.env.client
+
+
+async def start(saga: SagaHarness, **changes: Any) -> WorkflowHandle[Any, Any]:
+    """An order saga of `an_order(**changes)`, started under the order's id."""
+    order = an_order(**changes)
+    return await saga.client.start_workflow(
+        OrderSagaWorkflow.run, order, id=order.order_id, task_queue=saga.task_queue
+    )
+
+
+async def wait_until_status(handle: WorkflowHandle[Any, Any], status: OrderStatus) -> None:
+    for _ in range(200):
+        view = await handle.query(OrderSagaWorkflow.status_view)
+        if view.status is status:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never reached {status}")

@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import pytest
 from pyspark.sql import types as spark_types
+from temporalio import activity
 
 from activities.contract import ContractMismatch, implements
 from activities.fraud.flink_jobs import cep_job_arguments
@@ -211,7 +212,9 @@ def test_an_implementation_that_drifts_from_its_declaration_is_refused() -> None
     async def release_stock(order: OrderRef) -> StepOutcome:
         raise NotImplementedError
 
-    assert implements(order_activities.release_stock)(release_stock) is release_stock
+    registered = implements(order_activities.release_stock)(release_stock)
+    assert activity._Definition.must_from_callable(registered).name == "release_stock"
+    assert registered.__wrapped__ is release_stock  # type: ignore[attr-defined]
 
     async def release_by_id(order_id: str) -> StepOutcome:
         raise NotImplementedError

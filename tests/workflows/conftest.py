@@ -9,20 +9,21 @@ from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from core.temporal import DATA_CONVERTER
 from core.toolchain import venv_tool
 from domain.orders.search_attributes import ALL as SEARCH_ATTRIBUTES
 from tests.support.scripted_orders import SagaHarness, ScriptedBackend
+from worker.registrations import WORKFLOW_INTERCEPTORS
 from workflows.orders.order_saga import OrderSagaWorkflow
 
 
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         test_server_existing_path=str(venv_tool("temporal-test-server")),
     )
     await register_search_attributes(environment.client)
@@ -57,6 +58,7 @@ async def saga(env: WorkflowEnvironment, backend: ScriptedBackend) -> AsyncItera
         env.client,
         task_queue=task_queue,
         workflows=[OrderSagaWorkflow],
+        interceptors=WORKFLOW_INTERCEPTORS,
         activities=backend.activities(),
     ):
         yield SagaHarness(env=env, backend=backend, task_queue=task_queue)

@@ -10,96 +10,35 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.contract import implements
+from core.temporal import DATA_CONVERTER
 from core.toolchain import venv_tool
 from domain.fraud.monitor import (
-    CancelJob,
     CepThresholds,
-    JobHandle,
-    JobProgress,
     MonitorRequest,
     MonitorView,
-    StopJob,
-    SubmitCepJob,
-    WatchJob,
 )
-from workflows.fraud import activities as declared
+from tests.support.scripted_fraud import ScriptedFlink
+from worker.registrations import WORKFLOW_INTERCEPTORS
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
-
-
-@dataclass
-class ScriptedFlink:
-    """Jobs in memory, by id, with the name they were submitted under; `hold_submission` keeps
-    a submission in flight until the test releases it; `end_watch` makes the watch of a
-    running job return, as at the end of a watch period."""
-
-    jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, state)
-    submissions: list[SubmitCepJob] = field(default_factory=list)
-    cancellations: list[CancelJob] = field(default_factory=list)
-    hold_submission: bool = False
-    submitting: asyncio.Event = field(default_factory=asyncio.Event)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    watching: asyncio.Event = field(default_factory=asyncio.Event)
-    end_watch: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def state(self, job_id: str) -> str:
-        return self.jobs[job_id][1]
-
-    def activities(self) -> list:
-        @implements(declared.submit_job)
-        async def submit_job(request: SubmitCepJob) -> JobHandle:
-            if self.hold_submission:
-                self.submitting.set()
-                await self.release.wait()
-            self.submissions.append(request)
-            job_id = f"job-{len(self.submissions)}"
-            self.jobs[job_id] = (request.spec.job_name, "RUNNING")
-            return JobHandle(job_id=job_id, job_name=request.spec.job_name, attached=False)
-
-        @implements(declared.watch_job)
-        async def watch_job(request: WatchJob) -> JobProgress:
-            self.watching.set()
-            while self.state(request.job_id) == "RUNNING" and not self.end_watch.is_set():
-                activity.heartbeat()
-                await asyncio.sleep(0.05)
-            return JobProgress(job_id=request.job_id, state=self.state(request.job_id))
-
-        @implements(declared.stop_with_savepoint)
-        async def stop_with_savepoint(request: StopJob) -> str:
-            name, state = self.jobs[request.job_id]
-            if state != "RUNNING":  # as the real activity answers for a failed job
-                raise ApplicationError(
-                    f"job is {state}", type=declared.JOB_NOT_RUNNING, non_retryable=True
-                )
-            self.jobs[request.job_id] = (name, "FINISHED")
-            return f"file:/savepoints/{request.job_id}"
-
-        @implements(declared.cancel_job)
-        async def cancel_job(request: CancelJob) -> str:
-            self.cancellations.append(request)
-            for job_id, (name, state) in self.jobs.items():
-                if job_id == request.job_id or (name == request.job_name and state == "RUNNING"):
-                    self.jobs[job_id] = (name, "CANCELED")
-            return "CANCELED"
-
-        return [submit_job, watch_job, stop_with_savepoint, cancel_job]
 
 
 @pytest.fixture
 async def monitor_env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=str(venv_tool("temporal")),
         dev_server_log_level="error",
     )
@@ -122,7 +61,11 @@ async def flink_activities(
 def workflow_worker(env: WorkflowEnvironment, task_queue: str) -> Worker:
     # no cache: each workflow task replays the history, as a restarted worker would
     return Worker(
-        env.client, task_queue=task_queue, workflows=[FraudMonitorWorkflow], max_cached_workflows=0
+        env.client,
+        task_queue=task_queue,
+        workflows=[FraudMonitorWorkflow],
+        interceptors=WORKFLOW_INTERCEPTORS,
+        max_cached_workflows=0,
     )
 
 
@@ -134,6 +77,7 @@ async def flink(monitor_env: WorkflowEnvironment) -> AsyncIterator[tuple[Scripte
         monitor_env.client,
         task_queue=task_queue,
         workflows=[FraudMonitorWorkflow],
+        interceptors=WORKFLOW_INTERCEPTORS,
         activities=scripted.activities(),
     ):
         yield scripted, task_queue
@@ -271,3 +215,74 @@ async def test_an_update_accepted_as_the_job_fails_restarts_it_with_the_new_thre
     restart = scripted.submissions[-1]
     assert restart.savepoint is None
     assert restart.spec.thresholds == CepThresholds(velocity_count=11)
+
+
+async def test_thresholds_the_job_cannot_take_are_refused_and_the_old_ones_restored(
+    monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
+) -> None:
+    """Huge windows passed the validator and the job was stopped, then never resubmitted: the
+    update hung, the monitor stayed SAVEPOINTING and detection stayed down."""
+    scripted, task_queue = flink
+    handle = await start(monitor_env, task_queue, CepThresholds())
+    before = await running(handle)
+
+    # out of range: refused by the validator, before the running job is touched
+    with pytest.raises(WorkflowUpdateFailedError) as out_of_range:
+        await handle.execute_update("update_thresholds", {"velocity_window_s": 100_000_000_000})
+    assert "less than or equal to 604800" in str(out_of_range.value.cause)
+    assert scripted.state(before.job_id or "") == "RUNNING"
+
+    # within range, but refused by the cluster: the old thresholds come back from the savepoint
+    scripted.refuses = lambda thresholds: thresholds.velocity_count == 99
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update("update_thresholds", {"velocity_count": 99})
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == "ThresholdsRefused"
+    after = await running(handle)
+    assert after.thresholds == CepThresholds()
+    restored = scripted.submissions[-1]
+    assert restored.savepoint == f"file:/savepoints/{before.job_id}"
+    assert restored.spec.thresholds == CepThresholds()
+
+    # and the monitor still takes a good change
+    changed = await handle.execute_update(
+        "update_thresholds", {"velocity_count": 10}, result_type=MonitorView
+    )
+    assert changed.thresholds.velocity_count == 10
+    await handle.cancel()
+
+
+async def test_a_job_flink_keeps_restarting_is_reported_and_restarted_by_the_monitor(
+    monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
+) -> None:
+    """A job reading a topic it could not use restarted forever while `state` said RUNNING."""
+    scripted, task_queue = flink
+    scripted.restarting = True
+    name = f"fraud-cep-{uuid.uuid4().hex[:6]}"
+    handle = await monitor_env.client.start_workflow(
+        FraudMonitorWorkflow.run,
+        MonitorRequest(
+            job_name=name,
+            poll_interval=timedelta(milliseconds=50),
+            max_restart_backoff=timedelta(seconds=1),
+        ),
+        id=f"fraud-monitor-{name}",
+        task_queue=task_queue,
+    )
+    seen: set[str] = set()
+    for _ in range(200):
+        view = await handle.query(FraudMonitorWorkflow.state)
+        seen.add(view.state)
+        if view.restarts >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert "RESTARTING" in seen, seen
+    assert view.progress is not None
+    assert view.progress.last_exception == "org.apache.kafka: topic tx-missing does not exist"
+    # the monitor took the restarts over: each restarting job cancelled, then resubmitted
+    assert len(scripted.cancellations) >= 2
+    assert len(scripted.submissions) >= 2
+
+    scripted.restarting = False  # the cause is fixed: the next submission runs
+    assert (await running(handle)).state == "RUNNING"
+    await handle.cancel()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from domain.orders.examples import an_order
 from domain.orders.models import (
+    FRAUD_ALERT,
     BusinessError,
     CancelRequest,
     FraudAlertSignal,
@@ -21,7 +21,7 @@ from domain.orders.models import (
     ReviewDecision,
     ReviewVerdict,
 )
-from tests.support.scripted_orders import SagaHarness
+from tests.support.scripted_orders import SagaHarness, start, wait_until_status
 from workflows.orders.order_saga import OrderSagaWorkflow
 
 FORWARD = [
@@ -33,22 +33,6 @@ FORWARD = [
     "create_shipment",
     "capture_payment",
 ]
-
-
-async def start(saga: SagaHarness, **changes) -> WorkflowHandle:
-    order = an_order(**changes)
-    return await saga.client.start_workflow(
-        OrderSagaWorkflow.run, order, id=order.order_id, task_queue=saga.task_queue
-    )
-
-
-async def wait_until_status(handle: WorkflowHandle, status: OrderStatus) -> None:
-    for _ in range(200):
-        view = await handle.query(OrderSagaWorkflow.status_view)
-        if view.status is status:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never reached {status}")
 
 
 async def test_approved_order_completes(saga: SagaHarness) -> None:
@@ -184,7 +168,7 @@ async def test_fraud_alert_before_capture_aborts_and_compensates(saga: SagaHarne
     handle = await start(saga)
     await saga.backend.blocked.wait()
     await handle.signal(
-        OrderSagaWorkflow.fraud_alert,
+        FRAUD_ALERT,
         FraudAlertSignal(alert_id="alert-1", card_id="card_visa_4242", pattern="card_testing"),
     )
     result = await handle.result()
@@ -198,7 +182,7 @@ async def test_fraud_alert_after_capture_is_ignored(saga: SagaHarness) -> None:
     handle = await start(saga)
     await saga.backend.blocked.wait()
     await handle.signal(
-        OrderSagaWorkflow.fraud_alert,
+        FRAUD_ALERT,
         FraudAlertSignal(alert_id="alert-2", card_id="card_visa_4242", pattern="velocity"),
     )
     saga.backend.release.set()

@@ -15,6 +15,7 @@ from core.db.connections import connect
 from core.settings import PROJECT_ROOT, Settings
 from domain.orders.examples import an_order
 from domain.orders.models import (
+    FRAUD_ALERT,
     CancelRequest,
     FraudAlertSignal,
     OrderRequest,
@@ -44,6 +45,7 @@ def history_order(
         prefix="hist",
         card_id=card_id,
         country=country,
+        placed_from="FR",  # the customer's home: shipped abroad, the order needs no review
         unit_price=unit_price,
         review_timeout=timedelta(seconds=review_timeout_s),
     )
@@ -97,9 +99,16 @@ async def cancel_too_late(handle: WorkflowHandle) -> None:
 async def fraud_alert_mid_saga(handle: WorkflowHandle) -> None:
     await wait_for_status(handle, OrderStatus.AUTHORIZING_PAYMENT, OrderStatus.CREATING_SHIPMENT)
     await handle.signal(
-        OrderSagaWorkflow.fraud_alert,
+        FRAUD_ALERT,
         FraudAlertSignal(alert_id="alert-history", card_id="card_history_ok", pattern="velocity"),
     )
+
+
+async def refused_signals_then_approve(handle: WorkflowHandle) -> None:
+    await wait_for_status(handle, OrderStatus.AWAITING_REVIEW)
+    await handle.signal(FRAUD_ALERT)  # no payload: `temporal workflow signal` without --input
+    await handle.signal(FRAUD_ALERT, {"alert_id": 7})  # not a FraudAlertSignal
+    await approve_review(handle)
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,9 @@ class Branch:
     order: Callable[[], OrderRequest]
     drive: Driver
     expected: OrderStatus
+    since: int = 1  # the saga version that has the branch (older runs cannot take it)
+    # the order runs once to its end before the recorded run: a second start of its id
+    started_before: bool = False
 
 
 BRANCHES = [
@@ -170,6 +182,21 @@ BRANCHES = [
         nothing,
         OrderStatus.FAILED,
     ),
+    Branch(
+        "started_again_after_completion",
+        lambda: history_order(),
+        nothing,
+        OrderStatus.COMPLETED,
+        since=5,
+        started_before=True,
+    ),
+    Branch(
+        "signals_refused",
+        lambda: history_order(unit_price="5200.00"),
+        refused_signals_then_approve,
+        OrderStatus.COMPLETED,
+        since=5,
+    ),
 ]
 
 
@@ -190,6 +217,10 @@ def prepare_fixtures(dsn: str) -> None:
 
 async def record_branch(client: Client, settings: Settings, branch: Branch, tag: str) -> Path:
     order = branch.order()
+    if branch.started_before:
+        await client.execute_workflow(
+            OrderSagaWorkflow.run, order, id=order.order_id, task_queue=settings.order_task_queue
+        )
     handle = await client.start_workflow(
         OrderSagaWorkflow.run, order, id=order.order_id, task_queue=settings.order_task_queue
     )

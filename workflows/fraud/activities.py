@@ -18,17 +18,21 @@ from domain.fraud.monitor import (
 
 # stop_with_savepoint's final error for a job that failed or was cancelled
 JOB_NOT_RUNNING = "JobNotRunning"
+# submit_job's final error when the cluster refuses the job itself (its SQL, its arguments)
+CEP_JOB_REJECTED = "CepJobRejected"
 
 
 @activity.defn
 async def submit_job(request: SubmitCepJob) -> JobHandle:
-    """Submit the CEP job, or attach to the running job of the same (deterministic) name."""
+    """Submit the CEP job, or attach to the running job of the same (deterministic) name. A job
+    the running cluster refuses is CEP_JOB_REJECTED."""
     raise NotImplementedError
 
 
 @activity.defn
 async def watch_job(request: WatchJob) -> JobProgress:
-    """Heartbeat the job's progress until it ends or the watch period is over."""
+    """Heartbeat the job's progress until it ends, the watch period is over, or Flink keeps
+    restarting it (state RESTARTING)."""
     raise NotImplementedError
 
 

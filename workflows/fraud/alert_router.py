@@ -1,5 +1,9 @@
 """AlertRouterWorkflow: keeps the alert ingestion running (activities/fraud/alerts.py says why
-it is a long-running heartbeating activity). Cancel the workflow to stop it."""
+it is a long-running heartbeating activity). Cancel the workflow to stop it.
+
+Its input is the Kafka consumer group; one Kafka cannot take (empty, or outside Kafka's
+alphabet) fails the workflow at once: it must never reach librdkafka, which aborts the whole
+worker process on an empty group."""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from domain.names import kafka_name_problem
+    from workflows.boundary import INVALID_INPUT
     from workflows.fraud import activities as act
     from workflows.options import ActivityOptions
 
@@ -25,4 +32,7 @@ ROUTING = ActivityOptions(
 class AlertRouterWorkflow:
     @workflow.run
     async def run(self, group_id: str) -> None:
+        problem = kafka_name_problem(group_id, "consumer group")
+        if problem:
+            raise ApplicationError(problem, type=INVALID_INPUT, non_retryable=True)
         await ROUTING.execute(act.route_alerts, group_id)

@@ -3,9 +3,13 @@
     submit the job (or attach to the running job of the same deterministic name)
     watch it through a heartbeating activity: state, checkpoints, records in/out
     when it fails: restart it, with exponential backoff
-    after each watch period: continue as new, carrying the job id (bounded history)
+    when Flink keeps restarting it: report RESTARTING, with the job's last exception, cancel it
+        and restart it as if it had failed (Flink alone would restart it forever)
+    after each watch period: continue as new, carrying the job id; after many restarts too
+        (bounded history)
     update `update_thresholds`: stop the job with a savepoint, restart it from there with the
-        new thresholds, answer once it runs
+        new thresholds, answer once it runs; when Flink refuses the new job, restore the old
+        thresholds from the same savepoint and fail the update with the reason
     when the workflow is cancelled: cancel the Flink job, by id and by name (a submission in
         flight is waited for: its job's id is not known yet), then end cancelled
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -29,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.fraud.monitor import (
         CancelJob,
         CepThresholds,
+        JobHandle,
         JobProgress,
         MonitorRequest,
         MonitorView,
@@ -36,12 +42,16 @@ with workflow.unsafe.imports_passed_through():
         SubmitCepJob,
         WatchJob,
     )
+    from workflows.boundary import checked_init
     from workflows.cancellation import is_cancellation
     from workflows.fraud import activities as act
     from workflows.options import ActivityOptions
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ENDED = ("FAILED", "CANCELED", "FINISHED")
+# a run whose job keeps failing continues as new after this many events, whatever limits the
+# server sets for its own suggestion
+MAX_HISTORY_EVENTS = 2000
 SUBMIT = ActivityOptions(
     start_to_close_timeout=timedelta(minutes=3),
     retry_policy=RETRY,
@@ -64,6 +74,7 @@ CANCEL = ActivityOptions(
 @workflow.defn(failure_exception_types=[ValidationError])
 class FraudMonitorWorkflow:
     @workflow.init
+    @checked_init
     def __init__(self, request: MonitorRequest) -> None:
         self.request = request
         self.job_id = request.job_id
@@ -72,6 +83,8 @@ class FraudMonitorWorkflow:
         self.progress: JobProgress | None = None
         self.savepoint = request.savepoint
         self.new_thresholds: CepThresholds | None = None
+        self.previous_thresholds: CepThresholds | None = None  # while a switch is in flight
+        self.switch_error: str | None = None
         self.switches = 0
         self.watch: ActivityHandle[JobProgress] | None = None
 
@@ -79,10 +92,9 @@ class FraudMonitorWorkflow:
     async def run(self, request: MonitorRequest) -> None:
         try:
             while True:
-                handle = await SUBMIT.execute(
-                    act.submit_job,
-                    SubmitCepJob(spec=self.request.job_spec(), savepoint=self.savepoint),
-                )
+                handle = await self.submit()
+                if handle is None:
+                    continue  # the new thresholds were refused: back to the old ones
                 self.job_id, self.job_state, self.savepoint = handle.job_id, "RUNNING", None
                 if workflow.cancellation_reason() is not None:
                     # cancelled while submitting: the submission completed, its job must stop
@@ -96,13 +108,15 @@ class FraudMonitorWorkflow:
                     continue
                 self.progress = await watch
                 self.job_state = self.progress.state
-                if self.progress.state not in ENDED:
-                    workflow.continue_as_new(
-                        self.request.model_copy(
-                            update={"job_id": self.job_id, "restarts": self.restarts}
-                        )
-                    )
+                if self.progress.state == "RESTARTING":
+                    await self.take_over_restarts(handle.job_id, self.progress)
+                elif self.progress.state not in ENDED:
+                    self.continue_as_new(job_id=self.job_id)
                 await self.back_off()
+                if workflow.info().is_continue_as_new_suggested() or (
+                    workflow.info().get_current_history_length() > MAX_HISTORY_EVENTS
+                ):
+                    self.continue_as_new(job_id=None)  # a job that keeps failing: bounded too
         except (asyncio.CancelledError, ActivityError) as error:
             if not is_cancellation(error):
                 raise
@@ -126,8 +140,14 @@ class FraudMonitorWorkflow:
         given = thresholds.model_dump(include=thresholds.model_fields_set)
         self.new_thresholds = self.request.thresholds.model_copy(update=given)
         await workflow.wait_condition(
-            lambda: self.switches > switches and self.job_state == "RUNNING"
+            lambda: (
+                self.switches > switches
+                and (self.job_state == "RUNNING" or self.switch_error is not None)
+            )
         )
+        if self.switch_error is not None:
+            error, self.switch_error = self.switch_error, None
+            raise ApplicationError(error, type="ThresholdsRefused", non_retryable=True)
         return self.state()
 
     @update_thresholds.validator
@@ -149,6 +169,25 @@ class FraudMonitorWorkflow:
         )
 
     # --- the job's lifecycle -------------------------------------------------------------------
+
+    async def submit(self) -> JobHandle | None:
+        """Submit the job (or attach to it). When Flink refuses a job whose thresholds an update
+        brought, the previous thresholds come back, to be submitted from the same savepoint,
+        and None says so; refused without an update to undo, the monitor fails."""
+        spec = SubmitCepJob(spec=self.request.job_spec(), savepoint=self.savepoint)
+        try:
+            handle = await SUBMIT.execute(act.submit_job, spec)
+        except ActivityError as error:
+            cause = error.cause
+            refused = isinstance(cause, ApplicationError) and cause.type == act.CEP_JOB_REJECTED
+            if not refused or self.previous_thresholds is None:
+                raise
+            self.switch_error = f"Flink refused the new thresholds, which are undone: {cause}"
+            self.request = self.request.model_copy(update={"thresholds": self.previous_thresholds})
+            self.previous_thresholds = None
+            return None
+        self.previous_thresholds = None
+        return handle
 
     def watch_ended_or_update_accepted(self) -> bool:
         return (self.watch is not None and self.watch.done()) or self.new_thresholds is not None
@@ -183,6 +222,7 @@ class FraudMonitorWorkflow:
         if savepoint is None:
             self.restarts += 1
         self.savepoint = savepoint
+        self.previous_thresholds = self.request.thresholds
         self.request = self.request.model_copy(update={"thresholds": thresholds})
         self.new_thresholds = None
         self.switches += 1
@@ -198,6 +238,26 @@ class FraudMonitorWorkflow:
             if isinstance(cause, ApplicationError) and cause.type == act.JOB_NOT_RUNNING:
                 return None
             raise
+
+    async def take_over_restarts(self, job_id: str, progress: JobProgress) -> None:
+        """Flink keeps restarting the job (a topic that does not exist, a broker gone): said in
+        the state (RESTARTING), the log and the job-state metric; then the job is cancelled, to
+        be resubmitted after the monitor's own back-off, which grows to max_restart_backoff,
+        instead of Flink's restarts, which would go on forever."""
+        workflow.logger.warning(
+            "Flink keeps restarting job %s (%d restarts): %s",
+            job_id,
+            progress.flink_restarts,
+            progress.last_exception,
+        )
+        await CANCEL.execute(
+            act.cancel_job, CancelJob(job_name=self.request.job_name, job_id=job_id)
+        )
+
+    def continue_as_new(self, job_id: str | None) -> NoReturn:
+        workflow.continue_as_new(
+            self.request.model_copy(update={"job_id": job_id, "restarts": self.restarts})
+        )
 
     async def back_off(self) -> None:
         """The job ended: wait 2^restarts seconds (at most max_restart_backoff) before the next

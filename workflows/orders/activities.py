@@ -16,6 +16,9 @@ from domain.orders.models import (
     OrderRef,
     OrderRequest,
     PaymentRequest,
+    RecordedOrder,
+    RecordedState,
+    RefusedMessage,
     ReservationRequest,
     Screening,
     ScreeningRequest,
@@ -25,8 +28,15 @@ from domain.orders.models import (
 
 
 @activity.defn
-async def record_order(request: OrderRequest) -> StepOutcome:
-    """The order and its lines, PENDING; recorded once."""
+async def record_order(request: OrderRequest) -> RecordedOrder:
+    """The order and its lines, PENDING, recorded once; an order recorded before answers with
+    its recorded status."""
+    raise NotImplementedError
+
+
+@activity.defn
+async def recorded_state(order: OrderRef) -> RecordedState:
+    """The order as PostgreSQL has it (status, card, total): what a repair works from."""
     raise NotImplementedError
 
 
@@ -99,4 +109,10 @@ async def complete_order(order: OrderRef) -> StepOutcome:
 @activity.defn
 async def close_order(closure: OrderClosure) -> StepOutcome:
     """Record a terminal state other than COMPLETED, with its reason."""
+    raise NotImplementedError
+
+
+@activity.defn
+async def record_refusal(refused: RefusedMessage) -> StepOutcome:
+    """A refused message in the order's audit log (saga_events), where a person can see it."""
     raise NotImplementedError

@@ -36,12 +36,15 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import HandlerUnfinishedPolicy
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from domain.orders.models import (
+        FRAUD_ALERT,
         BusinessError,
         CancelRequest,
         CompensationRecord,
@@ -54,6 +57,8 @@ with workflow.unsafe.imports_passed_through():
         OrderResult,
         OrderStatus,
         OrderView,
+        RecordedOrder,
+        RefusedMessage,
         ReservationRequest,
         ReviewDecision,
         ReviewVerdict,
@@ -62,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
     )
     from domain.orders.search_attributes import CUSTOMER_ID, FRAUD_DECISION, ORDER_STATUS
+    from workflows.boundary import checked_init, in_brief, refuse
     from workflows.cancellation import is_cancellation
     from workflows.options import Call
     from workflows.orders import activities as act
@@ -72,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
 A = TypeVar("A")
 R = TypeVar("R")
 BUSINESS_ERRORS = frozenset(kind.value for kind in BusinessError)
+RECORDED_REFUSALS = 10  # in the audit log; the metric counts them all
 
 
 class SagaAborted(Exception):
@@ -86,6 +93,7 @@ class SagaAborted(Exception):
 @workflow.defn(failure_exception_types=[ValidationError])
 class OrderSagaWorkflow:
     @workflow.init
+    @checked_init
     def __init__(self, order: OrderRequest) -> None:
         self.order = order
         self.status = OrderStatus.PENDING
@@ -97,6 +105,8 @@ class OrderSagaWorkflow:
         self.step_history: list[StepRecord] = []
         self.to_undo = Compensations()
         self.compensations_done: list[CompensationRecord] = []
+        self.refusals = 0
+        self.refusing: set[asyncio.Task[None]] = set()  # refusals being recorded
 
     @workflow.run
     async def run(self, order: OrderRequest) -> OrderResult:
@@ -127,7 +137,9 @@ class OrderSagaWorkflow:
         if self.saga_version < 3:
             workflow.upsert_search_attributes([CUSTOMER_ID.value_set(order.customer_id)])
         self.set_status(OrderStatus.PENDING)
-        await self.step(act.record_order, order)
+        recorded = await self.step(act.record_order, order)
+        if self.saga_version >= 5 and recorded.status and recorded.status.terminal:
+            return self.as_recorded(recorded)  # a second run of a finished order
 
         self.set_status(OrderStatus.SCREENING)
         self.screening = await self.step(act.screen_order, order.screening_request())
@@ -220,14 +232,45 @@ class OrderSagaWorkflow:
         if self.abort is not None:
             raise ValueError(f"order {self.order.order_id} is already aborting: {self.abort}")
 
-    @workflow.signal
-    def fraud_alert(self, alert: FraudAlertSignal) -> None:
+    @workflow.signal(name=FRAUD_ALERT, unfinished_policy=HandlerUnfinishedPolicy.ABANDON)
+    def fraud_alert(self, fraud_alert_signal: RawValue) -> None:
+        """A FraudAlertSignal; anything else is refused and recorded (a signal's sender is told
+        it was delivered whatever it held, so the order keeps the refusal). Synchronous, as it
+        always was: an async handler would apply the alert at another point of the workflow
+        task, and the stored histories would no longer replay."""
+        try:
+            alert = workflow.payload_converter().from_payload(
+                fraud_alert_signal.payload, FraudAlertSignal
+            )
+            if not isinstance(alert, FraudAlertSignal):  # null decodes as None, unvalidated
+                raise TypeError(f"takes a FraudAlertSignal, but was given {alert!r}")
+        except Exception as error:  # not JSON, or not a FraudAlertSignal: the sender's mistake
+            reason = f"signal {FRAUD_ALERT} refused: {in_brief(error)}"
+            recording = asyncio.create_task(refuse(FRAUD_ALERT, reason))
+            self.refusing.add(recording)
+            recording.add_done_callback(self.refusing.discard)
+            return
         if self.capture_started or self.status.terminal or self.abort is not None:
             workflow.logger.info("fraud alert %s ignored: order is %s", alert.alert_id, self.status)
             return
         self.abort = SagaAborted(
             OrderStatus.REJECTED, f"fraud alert {alert.alert_id} ({alert.pattern}) on the card"
         )
+
+    async def message_refused(self, message: str, reason: str) -> None:
+        """A message refused at the boundary (workflows/boundary.py): in the `steps` query and,
+        for the first few, in the order's audit log."""
+        self.record_step(message, "refused", reason)
+        self.refusals += 1
+        if self.refusals > RECORDED_REFUSALS:
+            return
+        refused = RefusedMessage(
+            order_id=self.order.order_id, message=message, reason=reason, sequence=self.refusals
+        )
+        try:
+            await STEP.execute(act.record_refusal, refused)
+        except ActivityError as error:  # the log and the metric have it: never fail the order
+            workflow.logger.warning("refusal of %s not recorded: %s", message, error)
 
     @workflow.query(name="status")
     def status_view(self) -> OrderView:
@@ -324,6 +367,28 @@ class OrderSagaWorkflow:
         await self.step(act.close_order, closure)
         self.set_status(status)
         return self.result(reason)
+
+    def as_recorded(self, recorded: RecordedOrder) -> OrderResult:
+        """The outcome the database recorded for this order, by an earlier run: Temporal's
+        result and search attributes then say what PostgreSQL says, and no stock, payment or
+        shipment is touched (nor the outcome counted twice)."""
+        status = recorded.status or OrderStatus.PENDING
+        self.status = status
+        updates = [
+            ORDER_STATUS.value_set(status.value),
+            CUSTOMER_ID.value_set(self.order.customer_id),
+        ]
+        if recorded.fraud_decision is not None:
+            updates.append(FRAUD_DECISION.value_set(recorded.fraud_decision))
+        workflow.upsert_search_attributes(updates)
+        return OrderResult(
+            order_id=self.order.order_id,
+            status=status,
+            reason=recorded.status_reason,
+            fraud_decision=recorded.fraud_decision,
+            steps=self.step_history,
+            compensations=[],
+        )
 
     def set_status(self, status: OrderStatus) -> None:
         self.status = status

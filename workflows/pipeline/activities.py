@@ -11,6 +11,7 @@ from domain.pipeline.models import (
     AliasRef,
     EtlPlan,
     EtlResult,
+    EtlRunFailure,
     EtlRunRequest,
     ModelVersion,
     MoveAliases,
@@ -31,6 +32,12 @@ async def plan_etl_run(request: EtlRunRequest) -> EtlPlan:
 @activity.defn
 async def run_etl_job(plan: EtlPlan) -> EtlResult:
     """Run (or attach to) the run's Spark application, heartbeating, until it ends."""
+    raise NotImplementedError
+
+
+@activity.defn
+async def fail_etl_run(failure: EtlRunFailure) -> bool:
+    """Mark the run FAILED, with why, so that the topic's next run plans afresh."""
     raise NotImplementedError
 
 

@@ -1,0 +1,116 @@
+"""The fraud workflows' activities, scripted for workflow tests: Flink jobs in memory, and an
+alert router that waits to be cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.contract import implements
+from domain.fraud.monitor import (
+    CancelJob,
+    CepThresholds,
+    JobHandle,
+    JobProgress,
+    RouterProgress,
+    StopJob,
+    SubmitCepJob,
+    WatchJob,
+)
+from workflows.fraud import activities as declared
+
+
+@dataclass
+class ScriptedFlink:
+    """Jobs in memory, by id, with the name they were submitted under; `hold_submission` keeps
+    a submission in flight until the test releases it; `end_watch` makes the watch of a
+    running job return, as at the end of a watch period; `refuses` says which thresholds the
+    cluster rejects; `restarting` makes every watch report that Flink keeps restarting."""
+
+    jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, state)
+    submissions: list[SubmitCepJob] = field(default_factory=list)
+    cancellations: list[CancelJob] = field(default_factory=list)
+    hold_submission: bool = False
+    submitting: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    watching: asyncio.Event = field(default_factory=asyncio.Event)
+    end_watch: asyncio.Event = field(default_factory=asyncio.Event)
+    refuses: Callable[[CepThresholds], bool] = lambda thresholds: False
+    restarting: bool = False
+
+    def state(self, job_id: str) -> str:
+        return self.jobs[job_id][1]
+
+    def activities(self) -> list[Callable[..., Awaitable[Any]]]:
+        @implements(declared.submit_job)
+        async def submit_job(request: SubmitCepJob) -> JobHandle:
+            if self.hold_submission:
+                self.submitting.set()
+                await self.release.wait()
+            if self.refuses(request.spec.thresholds):
+                raise ApplicationError(
+                    "ValidationException: thresholds out of range",
+                    type=declared.CEP_JOB_REJECTED,
+                    non_retryable=True,
+                )
+            running = next(
+                (
+                    jid
+                    for jid, (name, state) in self.jobs.items()
+                    if name == request.spec.job_name and state == "RUNNING"
+                ),
+                None,
+            )
+            if running is not None:  # attach, as the real activity does
+                return JobHandle(job_id=running, job_name=request.spec.job_name, attached=True)
+            self.submissions.append(request)
+            job_id = f"job-{len(self.submissions)}"
+            self.jobs[job_id] = (request.spec.job_name, "RUNNING")
+            return JobHandle(job_id=job_id, job_name=request.spec.job_name, attached=False)
+
+        @implements(declared.watch_job)
+        async def watch_job(request: WatchJob) -> JobProgress:
+            self.watching.set()
+            if self.restarting:
+                await asyncio.sleep(0.2)
+                return JobProgress(
+                    job_id=request.job_id,
+                    state="RESTARTING",
+                    flink_restarts=request.report_after_restarts,
+                    last_exception="org.apache.kafka: topic tx-missing does not exist",
+                )
+            while self.state(request.job_id) == "RUNNING" and not self.end_watch.is_set():
+                activity.heartbeat()
+                await asyncio.sleep(0.05)
+            return JobProgress(job_id=request.job_id, state=self.state(request.job_id))
+
+        @implements(declared.stop_with_savepoint)
+        async def stop_with_savepoint(request: StopJob) -> str:
+            name, state = self.jobs[request.job_id]
+            if state != "RUNNING":  # as the real activity answers for a failed job
+                raise ApplicationError(
+                    f"job is {state}", type=declared.JOB_NOT_RUNNING, non_retryable=True
+                )
+            self.jobs[request.job_id] = (name, "FINISHED")
+            return f"file:/savepoints/{request.job_id}"
+
+        @implements(declared.cancel_job)
+        async def cancel_job(request: CancelJob) -> str:
+            self.cancellations.append(request)
+            for job_id, (name, state) in self.jobs.items():
+                if job_id == request.job_id or (name == request.job_name and state == "RUNNING"):
+                    self.jobs[job_id] = (name, "CANCELED")
+            return "CANCELED"
+
+        @implements(declared.route_alerts)
+        async def route_alerts(group_id: str) -> RouterProgress:
+            while True:  # until cancelled, as the real one
+                activity.heartbeat()
+                await asyncio.sleep(0.1)
+
+        return [submit_job, watch_job, stop_with_savepoint, cancel_job, route_alerts]
