@@ -65,3 +65,13 @@ def bench_pipeline(
 
     setup_logging()
     print_report(asyncio.run(run_pipeline_benchmark(get_settings(), events)))
+
+
+@app.command("cli")
+def bench_cli(
+    runs: Annotated[int, typer.Option(help="Runs of each command.")] = 5,
+) -> None:
+    """How long `hybrid --help` and the commands that talk to one service take to answer."""
+    from tools.bench.cli import run_cli_benchmark
+
+    print_report(run_cli_benchmark(runs))

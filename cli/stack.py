@@ -32,11 +32,27 @@ def stack_up(
 
 
 @app.command("down")
-def stack_down(service: ServiceOption = None) -> None:
+def stack_down(
+    service: ServiceOption = None,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            help="Then remove everything the stack created: its data, logs, lake and model"
+            " store (the venv and the package caches stay)."
+        ),
+    ] = False,
+) -> None:
     """Stop the services the stack started (and only those)."""
     from stack.launcher import Stack
 
-    stopped = Stack(get_settings()).down(service)
+    stack = Stack(get_settings())
+    if purge:
+        if service:
+            raise typer.BadParameter("--purge removes the whole stack: leave out --service")
+        for path in stack.purge():
+            console.print(f"removed {path}", highlight=False)
+        return
+    stopped = stack.down(service)
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
 

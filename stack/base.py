@@ -118,6 +118,11 @@ class Service:
     def working_dir(self) -> Path:
         return self.state_dir
 
+    def created_outside_stack_dir(self) -> list[Path]:
+        """What the service keeps outside the stack directory (that `stack down --purge`
+        removes along with it)."""
+        return []
+
     @property
     def log_file(self) -> Path:
         return self.settings.stack_dir / "logs" / f"{self.name}.log"

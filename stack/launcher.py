@@ -6,6 +6,7 @@ all health checks; `down` stops only processes recorded in the stack's own pid f
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -124,6 +125,28 @@ class Stack:
         """Stop services this stack started (from its pid files), in reverse start order."""
         selected = self.select(names, with_worker=True)
         return [s.name for s in reversed(selected) if s.stop()]
+
+    def purge(self) -> list[Path]:
+        """Stop every service this stack started, then remove everything it created: the
+        stack directory (data, logs, checkpoints, the lake, Ray's sessions) and what services
+        keep outside it. The venv and the package caches are the bootstrap's, and stay."""
+        self.down()
+        still_running = [s.name for s in self.services if s.recorded_process() is not None]
+        if still_running:
+            raise StackError(
+                ", ".join(still_running),
+                "still running after `stack down`",
+                "stop it (its pid is in `./hybrid stack status`), then purge again",
+            )
+        removed = []
+        for path in [
+            *(path for s in self.services for path in s.created_outside_stack_dir()),
+            self.settings.stack_dir,
+        ]:
+            if path.exists():
+                shutil.rmtree(path)
+                removed.append(path)
+        return removed
 
     def status(self) -> list[ServiceStatus]:
         rows = []

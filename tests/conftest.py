@@ -26,7 +26,9 @@ from tools.seed import seed
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    return get_settings()
+    """The stack's settings, with no metrics port: a worker the demo left running holds the
+    default one, and a test that needs metrics serves them on a port of its own."""
+    return get_settings().model_copy(update={"metrics_bind_address": ""})
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +43,6 @@ def settings(base_settings: Settings) -> Settings:
             "pipeline_task_queue": f"test-pipeline-{suffix}",
             # the fraud screen must not use whatever champion the demo's registry holds
             "fraud_model_name": f"test-fraud-{suffix}",
-            # the demo's worker may hold the metrics port; the demo test serves its own
-            "metrics_bind_address": "",
         }
     )
 

@@ -5,7 +5,7 @@ and alert."""
 from __future__ import annotations
 
 from core.db.connections import connect
-from domain.orders.examples import CATALOGUE, CUSTOMERS
+from domain.orders.examples import CATALOGUE, CUSTOMERS, DOCS_CUSTOMER
 
 
 def seed(dsn: str) -> None:
@@ -18,7 +18,7 @@ def seed(dsn: str) -> None:
                 " excluded.on_hand), max_per_order = excluded.max_per_order",
                 tuple(product),
             )
-        for customer in CUSTOMERS:
+        for customer in [*CUSTOMERS, DOCS_CUSTOMER]:
             conn.execute(
                 "insert into customers (customer_id, name, home_country) values (%s, %s, %s)"
                 " on conflict (customer_id) do nothing",

@@ -58,6 +58,10 @@ CUSTOMERS = [
     Customer("cust-gabriel", "Gabriel Costa", "BR"),
     Customer("cust-hana", "Hana Sato", "JP"),
 ]
+# the examples' customer (examples/orders/): the demo and the tests never order for her, so the
+# screen's verdict on an example (which weighs the customer's earlier orders) stays the same
+# whatever ran before
+DOCS_CUSTOMER = Customer("cust-ines", "Ines Laurent", "FR")
 CITIES = {"FR": "Paris", "US": "Boston", "SG": "Singapore", "IE": "Dublin", "DE": "Berlin"}
 DOCUMENTATION_IP = IPv4Address("192.0.2.10")  # TEST-NET-1: never a real client
 

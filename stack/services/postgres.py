@@ -41,6 +41,10 @@ class Postgres(Service):
         stack_id = hashlib.sha256(str(self.settings.stack_dir).encode()).hexdigest()[:10]
         return Path(pwd.getpwnam(self.run_as).pw_dir) / f"hybrid-stack-{stack_id}"
 
+    def created_outside_stack_dir(self) -> list[Path]:
+        self.run_as = unprivileged_account(self.name, "postgres")
+        return [self.home] if self.run_as else []
+
     @property
     def data_dir(self) -> Path:
         return self.home / "data"

@@ -24,7 +24,8 @@ async def test_worker_process_serves_and_stops_on_sigterm(stack, client) -> None
         "-m",
         "cli",
         "worker",
-        env={**os.environ, "HYBRID_ORDER_TASK_QUEUE": queue},
+        # no metrics port: the stack's worker may hold the default one
+        env={**os.environ, "HYBRID_ORDER_TASK_QUEUE": queue, "HYBRID_METRICS_BIND_ADDRESS": ""},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -91,14 +91,22 @@ class ThreadedWorker:
             self.watchdog.watch(self.loop, threading.get_ident())
             self.stop, ready = asyncio.Event(), asyncio.Event()
             ready_waiter = asyncio.create_task(ready.wait())
-            ready_waiter.add_done_callback(lambda _: self.started.set())
-            await run_worker(self.settings, self.stop, ready)
+            # only a worker that got ready counts as started: when run_worker fails, asyncio.run
+            # cancels the waiter on its way out, and the failure must be recorded first
+            ready_waiter.add_done_callback(
+                lambda waiter: None if waiter.cancelled() else self.started.set()
+            )
+            try:
+                await run_worker(self.settings, self.stop, ready)
+            except BaseException as exc:
+                self.failure = exc
+                raise
 
         try:
             asyncio.run(main())
-        except BaseException as exc:
+        except BaseException:
             log.exception("the test worker stopped")
-            self.failure = exc
+        finally:
             self.started.set()
 
     def __enter__(self) -> ThreadedWorker:

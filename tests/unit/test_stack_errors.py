@@ -139,3 +139,22 @@ def test_the_saga_benchmark_without_postgres_says_how_to_start_it(scratch: Setti
     message = r"(?s)PostgreSQL is not reachable .*hybrid stack up"
     with pytest.raises(DatabaseUnavailable, match=message):
         asyncio.run(run_benchmark(scratch, orders=1, concurrency=1))
+
+
+def test_purge_removes_what_the_stack_created_and_nothing_else(
+    scratch: Settings, tmp_path: Path
+) -> None:
+    stack = Stack(scratch)
+    (scratch.stack_dir / "logs").mkdir(parents=True)
+    (scratch.stack_dir / "logs" / "kafka.log").write_text("a log")
+    outside = [path for s in stack.services for path in s.created_outside_stack_dir()]
+    for path in outside:  # PostgreSQL's files, under its account's home when we are root
+        (path / "data").mkdir(parents=True)
+    neighbour = tmp_path / "not-the-stack"
+    neighbour.mkdir()
+
+    assert set(stack.purge()) == {scratch.stack_dir, *outside}
+    assert not scratch.stack_dir.exists()
+    assert not any(path.exists() for path in outside)
+    assert neighbour.exists()
+    assert stack.purge() == []  # nothing left to remove
