@@ -45,7 +45,7 @@ def demo(
     report = asyncio.run(run_demo(settings, config, lambda line: console.print(line)))
     print_report(report)
     print_urls(settings)
-    if report.violations:
+    if report.violations or report.shortfalls():
         raise typer.Exit(code=1)
     if local_stack:
         console.print("The stack keeps running; stop it with `./hybrid stack down`.")
@@ -87,3 +87,5 @@ def print_report(report: DemoReport) -> None:
             console.print(f"  {violation}", highlight=False, markup=False)
     else:
         console.print(f"[green]invariants hold for all {len(report.results)} orders of the run[/]")
+    for shortfall in report.shortfalls():
+        console.print(f"[bold red]{shortfall}[/]", highlight=False)

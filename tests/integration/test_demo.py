@@ -19,7 +19,7 @@ from core.settings import Settings
 from domain.orders.models import OrderStatus
 from domain.pipeline.models import PipelineDecision
 from tests.support.worker import ThreadedWorker
-from tools.demo.report import DemoConfig, DemoReport
+from tools.demo.report import DETECTION_PROMISE, DemoConfig, DemoReport
 from tools.demo.story import run_demo
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -109,8 +109,9 @@ async def test_the_detector_is_scored_against_the_ground_truth(report: DemoRepor
     assert report.stream.labels
     # the injected scenarios plus the demo's own card testing on the attacked cards
     assert evaluation.overall.labels == len(report.stream.labels) + SHORT.attacked_cards
-    assert evaluation.overall.recall >= 0.9
-    assert evaluation.overall.precision >= 0.9
+    assert evaluation.overall.recall >= DETECTION_PROMISE
+    assert evaluation.overall.precision >= DETECTION_PROMISE
+    assert report.shortfalls() == []
 
 
 async def test_the_pipeline_promotes_and_the_champion_scores_new_orders(

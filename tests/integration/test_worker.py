@@ -2,7 +2,6 @@
 outlives the input that used to kill it."""
 
 import asyncio
-import os
 import signal
 import sys
 import uuid
@@ -13,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from core.settings import Settings
 from domain.smoke import SmokeInput
+from tests.support.worker import worker_env
 from workflows.fraud.alert_router import AlertRouterWorkflow
 from workflows.smoke import SmokeWorkflow
 
@@ -24,8 +24,7 @@ async def test_worker_process_serves_and_stops_on_sigterm(stack, client) -> None
         "-m",
         "cli",
         "worker",
-        # no metrics port: the stack's worker may hold the default one
-        env={**os.environ, "HYBRID_ORDER_TASK_QUEUE": queue, "HYBRID_METRICS_BIND_ADDRESS": ""},
+        env=worker_env(order_task_queue=queue),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -60,12 +59,11 @@ async def test_an_empty_consumer_group_fails_its_router_and_the_worker_serves_on
         "-m",
         "cli",
         "worker",
-        env={
-            **os.environ,
-            "HYBRID_ORDER_TASK_QUEUE": orders,
-            "HYBRID_FRAUD_TASK_QUEUE": fraud,
-            "HYBRID_PIPELINE_TASK_QUEUE": f"test-worker-pipeline-{suffix}",
-        },
+        env=worker_env(
+            order_task_queue=orders,
+            fraud_task_queue=fraud,
+            pipeline_task_queue=f"test-worker-pipeline-{suffix}",
+        ),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

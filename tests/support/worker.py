@@ -135,13 +135,20 @@ class ThreadedWorker:
         return problems
 
 
+def worker_env(**settings: str) -> dict[str, str]:
+    """The environment of a test's worker process: these settings (as HYBRID_* variables) and no
+    metrics port, because the worker the demo leaves running holds the default one."""
+    return {
+        **os.environ,
+        "HYBRID_METRICS_BIND_ADDRESS": "",
+        **{f"HYBRID_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
 async def start_worker_process(settings: Settings) -> asyncio.subprocess.Process:
     """The worker as a process of its own session (to be killed with its whole group), with the
     test's task queues, model name, payment latency, lake and model store; no metrics port."""
-    isolated = {
-        f"HYBRID_{name.upper()}": str(getattr(settings, name)) for name in WORKER_PROCESS_SETTINGS
-    }
-    env = {**os.environ, **isolated, "HYBRID_METRICS_BIND_ADDRESS": ""}
+    env = worker_env(**{name: str(getattr(settings, name)) for name in WORKER_PROCESS_SETTINGS})
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -13,6 +13,9 @@ from domain.fraud.generator import StreamStats
 from domain.orders.models import OrderResult, OrderStatus
 from domain.pipeline.models import PipelineResult
 
+# what the story promises of the detector over the stream, overall: below it the demo fails
+DETECTION_PROMISE = 0.9
+
 
 class DemoStalled(ActionableError):
     """A part of the story did not happen in time: which, and where to look."""
@@ -58,3 +61,16 @@ class DemoReport:
     @property
     def compensations(self) -> Counter[str]:
         return Counter(c.compensation for result in self.results for c in result.compensations)
+
+    def shortfalls(self) -> list[str]:
+        """Where the run fell short of what the story promises: detection below
+        DETECTION_PROMISE (a TaskManager that died, a job that fell behind)."""
+        if self.evaluation is None:
+            return []
+        overall = self.evaluation.overall
+        return [
+            f"detection {name} {value:.3f} is below the story's {DETECTION_PROMISE}: is every"
+            " Flink service up (`./hybrid stack status`) and the CEP job RUNNING (Flink UI)?"
+            for name, value in (("precision", overall.precision), ("recall", overall.recall))
+            if not value >= DETECTION_PROMISE  # NaN too: no alert at all
+        ]
