@@ -43,6 +43,11 @@ from temporalio.worker import (
 INVALID_INPUT = "InvalidInput"
 
 
+def invalid_input(message: str) -> ApplicationError:
+    """The failure for input no retry can fix: the workflow fails, or the update is rejected."""
+    return ApplicationError(message, type=INVALID_INPUT, non_retryable=True)
+
+
 class InputChecks(Interceptor):
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
@@ -54,9 +59,7 @@ class _CountedArguments(WorkflowInboundInterceptor):
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         problem = arguments_problem(input.run_fn, input.args)
         if problem:
-            raise ApplicationError(
-                f"{workflow.info().workflow_type} {problem}", type=INVALID_INPUT, non_retryable=True
-            )
+            raise invalid_input(f"{workflow.info().workflow_type} {problem}")
         return await super().execute_workflow(input)
 
     def handle_update_validator(self, input: HandleUpdateInput) -> None:
@@ -70,9 +73,7 @@ class _CountedArguments(WorkflowInboundInterceptor):
     def _check_update(self, input: HandleUpdateInput) -> None:
         problem = arguments_problem(_handler("update", input.update), input.args)
         if problem:
-            raise ApplicationError(
-                f"update {input.update} {problem}", type=INVALID_INPUT, non_retryable=True
-            )
+            raise invalid_input(f"update {input.update} {problem}")
 
     async def handle_signal(self, input: HandleSignalInput) -> None:
         problem = arguments_problem(_handler("signal", input.signal), input.args)
@@ -100,9 +101,7 @@ def checked_init(init: Callable[..., None]) -> Callable[..., None]:
     def checked(self: Any, *args: Any) -> None:
         problem = arguments_problem(init, args)
         if problem:
-            raise ApplicationError(
-                f"{workflow.info().workflow_type} {problem}", type=INVALID_INPUT, non_retryable=True
-            )
+            raise invalid_input(f"{workflow.info().workflow_type} {problem}")
         init(self, *args)
 
     return checked
@@ -127,30 +126,35 @@ def arguments_problem(function: Callable[..., Any] | None, args: Sequence[Any]) 
     dynamic handler takes anything)."""
     if function is None:
         return None
+    parameters, hints = _inputs(function)
+    required = [p for p in parameters if p.default is p.empty]
+    if not len(required) <= len(args) <= len(parameters):
+        return f"takes {describe(parameters, hints)}, but was given {_count(len(args))}"
+    for parameter, arg in zip(parameters, args, strict=False):
+        hint = hints.get(parameter.name, Any)
+        if arg is None and hint is not Any and not _accepts_none(hint):
+            return f"takes {describe(parameters, hints)}, but was given null"
+    return None
+
+
+def _inputs(function: Callable[..., Any]) -> tuple[list[inspect.Parameter], dict[str, Any]]:
+    """The positional parameters of a handler (without `self`) and its type hints. Not cached:
+    the sandbox re-imports workflow modules for every run, so a cache would keep every run's."""
     parameters = [
         parameter
         for parameter in inspect.signature(function).parameters.values()
         if parameter.name != "self"
         and parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
     ]
-    required = [p for p in parameters if p.default is p.empty]
-    if not len(required) <= len(args) <= len(parameters):
-        return f"takes {describe(function, parameters)}, but was given {_count(len(args))}"
-    hints = typing.get_type_hints(function)
-    for parameter, arg in zip(parameters, args, strict=False):
-        hint = hints.get(parameter.name, Any)
-        if arg is None and hint is not Any and not _accepts_none(hint):
-            return f"takes {describe(function, parameters)}, but was given null"
-    return None
+    return parameters, typing.get_type_hints(function)
 
 
 def _accepts_none(hint: Any) -> bool:
     return hint is type(None) or type(None) in typing.get_args(hint)
 
 
-def describe(function: Callable[..., Any], parameters: list[inspect.Parameter]) -> str:
+def describe(parameters: list[inspect.Parameter], hints: dict[str, Any]) -> str:
     """Each input by its type, or by its name when the handler decodes it itself (RawValue)."""
-    hints = typing.get_type_hints(function)
 
     def named(parameter: inspect.Parameter) -> str:
         hint = hints.get(parameter.name)

@@ -20,7 +20,6 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.contract import implements
@@ -30,7 +29,7 @@ from domain.fraud.events import FraudAlert
 from domain.fraud.monitor import RouterProgress
 from domain.names import kafka_name_problem
 from domain.orders.models import FRAUD_ALERT, FraudAlertSignal
-from workflows.boundary import INVALID_INPUT
+from workflows.boundary import invalid_input
 from workflows.fraud import activities as declared
 
 
@@ -46,7 +45,7 @@ class AlertRouterActivities:
         # checked before librdkafka sees it: an empty group aborts the whole process
         problem = kafka_name_problem(group_id, "consumer group")
         if problem:
-            raise ApplicationError(problem, type=INVALID_INPUT, non_retryable=True)
+            raise invalid_input(problem)
         details = activity.info().heartbeat_details
         progress = RouterProgress.model_validate(details[0]) if details else RouterProgress()
         alerts = await asyncio.to_thread(

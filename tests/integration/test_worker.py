@@ -17,17 +17,22 @@ from workflows.fraud.alert_router import AlertRouterWorkflow
 from workflows.smoke import SmokeWorkflow
 
 
-async def test_worker_process_serves_and_stops_on_sigterm(stack, client) -> None:
-    queue = f"test-worker-{uuid.uuid4().hex[:8]}"
-    process = await asyncio.create_subprocess_exec(
+async def worker_process(**settings: str) -> asyncio.subprocess.Process:
+    """`hybrid worker` as a user starts it, with these settings; its output kept for the test."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "cli",
         "worker",
-        env=worker_env(order_task_queue=queue),
+        env=worker_env(**settings),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def test_worker_process_serves_and_stops_on_sigterm(stack, client) -> None:
+    queue = f"test-worker-{uuid.uuid4().hex[:8]}"
+    process = await worker_process(order_task_queue=queue)
     try:
         result = await client.execute_workflow(
             SmokeWorkflow.run,
@@ -54,18 +59,10 @@ async def test_an_empty_consumer_group_fails_its_router_and_the_worker_serves_on
     again on every restart (the activity was redelivered), stalling every task queue."""
     suffix = uuid.uuid4().hex[:8]
     orders, fraud = f"test-worker-{suffix}", f"test-worker-fraud-{suffix}"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        "worker",
-        env=worker_env(
-            order_task_queue=orders,
-            fraud_task_queue=fraud,
-            pipeline_task_queue=f"test-worker-pipeline-{suffix}",
-        ),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    process = await worker_process(
+        order_task_queue=orders,
+        fraud_task_queue=fraud,
+        pipeline_task_queue=f"test-worker-pipeline-{suffix}",
     )
     try:
         with pytest.raises(WorkflowFailureError) as failure:

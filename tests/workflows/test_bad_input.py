@@ -16,14 +16,12 @@ import contextlib
 import copy
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
-    Client,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -44,7 +42,7 @@ from domain.orders.models import FraudDecision, OrderRequest, RepairRequest
 from domain.pipeline.models import EtlRunRequest, PipelineRequest, TrainingRequest
 from domain.smoke import SmokeInput, SmokeRecord, SmokeStored
 from tests.support.scripted_fraud import ScriptedFlink
-from tests.support.scripted_orders import ScriptedBackend
+from tests.support.scripted_orders import SagaHarness, ScriptedBackend
 from tests.support.scripted_pipeline import ScriptedRegistry
 from tests.workflows.conftest import register_search_attributes
 from worker.registrations import WORKFLOW_INTERCEPTORS, registrations
@@ -145,17 +143,6 @@ def mutations(example: Any) -> Iterator[tuple[str, list[Any]]]:
 # --- the worker -------------------------------------------------------------------------------
 
 
-@dataclass
-class Served:
-    env: WorkflowEnvironment
-    task_queue: str
-    orders: ScriptedBackend
-
-    @property
-    def client(self) -> Client:
-        return self.env.client
-
-
 @activity.defn(name="noop_step")
 async def scripted_noop(step: int) -> int:
     return await noop_step(step)
@@ -167,7 +154,7 @@ async def record_smoke_run(record: SmokeRecord) -> SmokeStored:
 
 
 @pytest.fixture(scope="module")
-async def served() -> AsyncIterator[Served]:
+async def served() -> AsyncIterator[SagaHarness]:
     env = await WorkflowEnvironment.start_local(
         data_converter=DATA_CONVERTER,
         dev_server_existing_path=str(venv_tool("temporal")),
@@ -193,7 +180,7 @@ async def served() -> AsyncIterator[Served]:
             interceptors=WORKFLOW_INTERCEPTORS,
         ),
     ):
-        yield Served(env, task_queue, orders)
+        yield SagaHarness(env, orders, task_queue)
 
 
 async def no_workflow_task_failed(handle: WorkflowHandle[Any, Any]) -> None:
@@ -202,7 +189,9 @@ async def no_workflow_task_failed(handle: WorkflowHandle[Any, Any]) -> None:
     assert failed == [], failed[0].workflow_task_failed_event_attributes.failure.message
 
 
-async def started(served: Served, cls: type, args: list[Any]) -> WorkflowHandle[Any, Any] | None:
+async def started(
+    served: SagaHarness, cls: type, args: list[Any]
+) -> WorkflowHandle[Any, Any] | None:
     """The workflow started with `args` (None when Temporal itself refused the start)."""
     kind = definition(cls).name
     first = args[0] if args else None
@@ -240,7 +229,7 @@ async def test_every_workflow_input_type_has_an_example() -> None:
 
 @pytest.mark.parametrize("cls", WORKFLOWS, ids=lambda cls: cls.__name__)
 async def test_a_start_the_input_cannot_make_sense_of_fails_at_once(
-    served: Served, cls: type
+    served: SagaHarness, cls: type
 ) -> None:
     example = EXAMPLES[input_type(cls)]()
     for case, args in structural(example):
@@ -256,7 +245,7 @@ async def test_a_start_the_input_cannot_make_sense_of_fails_at_once(
 
 
 @pytest.mark.parametrize("cls", WORKFLOWS, ids=lambda cls: cls.__name__)
-async def test_no_odd_value_of_any_field_wedges_a_start(served: Served, cls: type) -> None:
+async def test_no_odd_value_of_any_field_wedges_a_start(served: SagaHarness, cls: type) -> None:
     example = EXAMPLES[input_type(cls)]()
     for case, args in mutations(example):
         handle = await started(served, cls, args)
@@ -273,7 +262,7 @@ async def test_no_odd_value_of_any_field_wedges_a_start(served: Served, cls: typ
             assert failure.value.cause.non_retryable, case
 
 
-async def running_instance(served: Served, cls: type) -> WorkflowHandle[Any, Any]:
+async def running_instance(served: SagaHarness, cls: type) -> WorkflowHandle[Any, Any]:
     example = EXAMPLES[input_type(cls)]()
     handle = await started(served, cls, [example])
     assert handle is not None
@@ -291,7 +280,7 @@ SIGNALLED = [cls for cls in WORKFLOWS if definition(cls).signals]
 
 @pytest.mark.parametrize("cls", UPDATABLE, ids=lambda cls: cls.__name__)
 async def test_an_update_it_cannot_take_is_rejected_and_nothing_wedges(
-    served: Served, cls: type
+    served: SagaHarness, cls: type
 ) -> None:
     handle = await running_instance(served, cls)
     for name in definition(cls).updates:
@@ -316,7 +305,9 @@ async def test_an_update_it_cannot_take_is_rejected_and_nothing_wedges(
 
 
 @pytest.mark.parametrize("cls", SIGNALLED, ids=lambda cls: cls.__name__)
-async def test_a_signal_it_cannot_take_is_refused_and_recorded(served: Served, cls: type) -> None:
+async def test_a_signal_it_cannot_take_is_refused_and_recorded(
+    served: SagaHarness, cls: type
+) -> None:
     handle = await running_instance(served, cls)
     cases = 0
     for name in definition(cls).signals:
@@ -326,18 +317,18 @@ async def test_a_signal_it_cannot_take_is_refused_and_recorded(served: Served, c
     for _ in range(100):  # the step is in the workflow's state before its audit row is written
         steps = await handle.query("steps")
         refused = [step for step in steps if step["outcome"] == "refused"]
-        if len(refused) == cases and served.orders.calls.count("record_refusal") >= cases:
+        if len(refused) == cases and served.backend.calls.count("record_refusal") >= cases:
             break
         await asyncio.sleep(0.05)
     assert len(refused) == cases
     assert all(step["detail"].startswith("signal ") for step in refused)
     assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
-    assert served.orders.calls.count("record_refusal") >= cases
+    assert served.backend.calls.count("record_refusal") >= cases
     await no_workflow_task_failed(handle)
     await handle.terminate("signals over")
 
 
-async def test_the_worker_still_serves(served: Served) -> None:
+async def test_the_worker_still_serves(served: SagaHarness) -> None:
     result = await served.client.execute_workflow(
         "SmokeWorkflow",
         {"message": "still here"},

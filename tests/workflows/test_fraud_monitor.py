@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.client import (
@@ -84,13 +85,16 @@ async def flink(monitor_env: WorkflowEnvironment) -> AsyncIterator[tuple[Scripte
 
 
 async def start(
-    env: WorkflowEnvironment, task_queue: str, thresholds: CepThresholds
+    env: WorkflowEnvironment, task_queue: str, thresholds: CepThresholds, **request: Any
 ) -> WorkflowHandle:
     name = f"fraud-cep-{uuid.uuid4().hex[:6]}"
     return await env.client.start_workflow(
         FraudMonitorWorkflow.run,
         MonitorRequest(
-            job_name=name, thresholds=thresholds, poll_interval=timedelta(milliseconds=50)
+            job_name=name,
+            thresholds=thresholds,
+            poll_interval=timedelta(milliseconds=50),
+            **request,
         ),
         id=f"fraud-monitor-{name}",
         task_queue=task_queue,
@@ -258,16 +262,8 @@ async def test_a_job_flink_keeps_restarting_is_reported_and_restarted_by_the_mon
     """A job reading a topic it could not use restarted forever while `state` said RUNNING."""
     scripted, task_queue = flink
     scripted.restarting = True
-    name = f"fraud-cep-{uuid.uuid4().hex[:6]}"
-    handle = await monitor_env.client.start_workflow(
-        FraudMonitorWorkflow.run,
-        MonitorRequest(
-            job_name=name,
-            poll_interval=timedelta(milliseconds=50),
-            max_restart_backoff=timedelta(seconds=1),
-        ),
-        id=f"fraud-monitor-{name}",
-        task_queue=task_queue,
+    handle = await start(
+        monitor_env, task_queue, CepThresholds(), max_restart_backoff=timedelta(seconds=1)
     )
     seen: set[str] = set()
     for _ in range(200):

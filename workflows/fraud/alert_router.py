@@ -11,13 +11,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from domain.names import kafka_name_problem
-    from workflows.boundary import INVALID_INPUT
+    from workflows.boundary import invalid_input
     from workflows.fraud import activities as act
     from workflows.options import ActivityOptions
 
@@ -34,5 +33,5 @@ class AlertRouterWorkflow:
     async def run(self, group_id: str) -> None:
         problem = kafka_name_problem(group_id, "consumer group")
         if problem:
-            raise ApplicationError(problem, type=INVALID_INPUT, non_retryable=True)
+            raise invalid_input(problem)
         await ROUTING.execute(act.route_alerts, group_id)
