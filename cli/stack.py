@@ -75,6 +75,21 @@ def stack_serve(
     selected.serve()
 
 
+@app.command("supervise", hidden=True)
+def stack_supervise() -> None:
+    """Restart the stack's services that crash, until SIGTERM (`stack up` starts this)."""
+    import signal
+    import threading
+
+    from stack.launcher import Stack
+
+    setup_logging()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    Stack(get_settings()).supervisor().run_until(stop)
+
+
 @app.command("jars")
 def stack_jars() -> None:
     """Resolve the jars of every infra/jvm module into the stack directory.
@@ -105,14 +120,22 @@ def print_status(settings: Settings) -> None:
     from stack.launcher import Stack
 
     table = Table(title=f"local stack ({settings.stack_dir})")
-    for column in ("service", "state", "pid", "RSS MiB", "URL", "what"):
+    for column in ("service", "state", "pid", "restarts", "RSS MiB", "URL", "what"):
         table.add_column(column)
-    colour = {"healthy": "green", "unhealthy": "red", "stopped": "dim"}
-    for row in Stack(settings).status():
+    colour = {
+        "healthy": "green",
+        "unhealthy": "red",
+        "crashed": "red",
+        "restarting": "yellow",
+        "stopped": "dim",
+    }
+    rows = Stack(settings).status()
+    for row in rows:
         table.add_row(
             row.name,
             f"[{colour[row.state]}]{row.state}[/]",
             str(row.pid or ""),
+            str(row.restarts or ""),
             f"{row.rss_mib:.0f}" if row.rss_mib is not None else "",
             row.url or "",
             row.description,
@@ -122,8 +145,12 @@ def print_status(settings: Settings) -> None:
         "on demand",
         "",
         "",
+        "",
         settings.spark_master,
         "spark-submit per job (no long-running service locally)",
     )
     console.print(table)
+    for row in rows:
+        if row.detail:
+            console.print(f"{row.name}: {row.detail}", highlight=False)
     print_urls(settings)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import pwd
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -131,6 +133,34 @@ class Service:
     def pid_file(self) -> Path:
         return self.settings.stack_dir / "run" / f"{self.name}.pid"
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Held while the service is started or stopped: `up`, `down` and the supervisor
+        (stack/supervisor.py) never act on the same service at once."""
+        lock_file = self.pid_file.with_suffix(".lock")
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with lock_file.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def crashed(self) -> bool:
+        """Its pid file is there but its process is gone: it died without `stack down`, which
+        removes the pid file once the process has stopped."""
+        self.exit_code()  # reap it if we are its parent
+        return self.pid_file.exists() and self.recorded_process() is None
+
+    def clear_crashed(self) -> None:
+        """Before a start: a crashed leader's children must not hold its ports."""
+        with contextlib.suppress(OSError, ValueError):
+            kill_stragglers(int(self.pid_file.read_text().split()[0]))
+        self.pid_file.unlink(missing_ok=True)
+
+    def latest_log(self) -> str:
+        """The log since the service's last start."""
+        with contextlib.suppress(OSError):
+            return self.log_file.read_text(errors="replace").rsplit("\n===== ", 1)[-1]
+        return ""
+
     def error(self, problem: str, remedy: str, with_log: bool = True) -> StackError:
         return StackError(self.name, problem, remedy, self.log_file if with_log else None)
 
@@ -194,6 +224,12 @@ class Service:
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the recorded process group; True if something was stopped."""
+        if not self.pid_file.exists():
+            return False
+        with self.lock():
+            return self._stop(timeout_s)
+
+    def _stop(self, timeout_s: float) -> bool:
         process = self.recorded_process()
         if process is None:
             self.pid_file.unlink(missing_ok=True)
@@ -212,6 +248,13 @@ class Service:
 
     def busy_ports(self) -> list[Port]:
         return [port for port in self.ports if port_in_use(port.number)]
+
+
+def kill_stragglers(pid: int) -> None:
+    """Kill what is left of the process group of a dead service leader (Ray's or Flink's
+    children would hold its ports), unless the pid now belongs to some other process."""
+    if not Path(f"/proc/{pid}").exists():
+        _signal_group(pid, signal.SIGKILL, only_stragglers=True)
 
 
 def _signal_group(pid: int, sig: signal.Signals, only_stragglers: bool = False) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from core.settings import Settings
 from stack.base import Service, StackError
-from stack.services import Worker, infrastructure
+from stack.services import SupervisorService, Worker, infrastructure
+from stack.supervisor import Restarts, Supervisor, read_records
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
-    state: str  # healthy | unhealthy | stopped
+    state: str  # healthy | unhealthy | restarting | crashed | stopped
     pid: int | None
+    restarts: int
+    detail: str  # what the supervisor last did about it
     rss_mib: float | None
     url: str | None
     description: str
@@ -32,7 +35,18 @@ class ServiceStatus:
 class Stack:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.services: list[Service] = [*infrastructure(settings), Worker(settings=settings)]
+        self.services: list[Service] = [
+            *infrastructure(settings),
+            Worker(settings=settings),
+            SupervisorService(settings=settings),  # last: started after, stopped before the rest
+        ]
+
+    def supervisor(self) -> Supervisor:
+        """The supervisor of every other service (`stack supervise` runs it)."""
+        return Supervisor(
+            [s for s in self.services if not isinstance(s, SupervisorService)],
+            self.settings.stack_dir,
+        )
 
     def select(
         self, names: Iterable[str] | None = None, with_worker: bool = False
@@ -53,38 +67,37 @@ class Stack:
         """Start what is not running; returns the names of the services started by this call.
 
         The infrastructure comes up (and gets its databases and topics) before the worker,
-        which needs all of it."""
+        which needs all of it; the supervisor comes last, so that it never restarts a service
+        that is still coming up."""
         selected = self.select(names, with_worker)
-        infrastructure = [s for s in selected if not isinstance(s, Worker)]
-        workers: list[Service] = [s for s in selected if isinstance(s, Worker)]
-        started = self._up(infrastructure) if infrastructure else []
+        phases: list[list[Service]] = [
+            [s for s in selected if not isinstance(s, Worker | SupervisorService)],
+            [s for s in selected if isinstance(s, Worker)],
+            [s for s in selected if isinstance(s, SupervisorService)],
+        ]
+        started: list[str] = []
         try:
-            return started + (self._up(workers) if workers else [])
+            for phase in phases:
+                started += self._up(phase) if phase else []
         except BaseException:
             self.down(started)
             raise
+        return started
 
     def _up(self, selected: list[Service]) -> list[str]:
         started: list[Service] = []
         try:
             for service in selected:
                 service.install()
-                if service.recorded_process() is not None:
-                    log.info("%s: already running, reusing it", service.name)
-                    continue
-                busy = service.busy_ports()
-                if busy:
-                    raise service.error(
-                        "port "
-                        + ", ".join(f"{p.number} ({p.purpose})" for p in busy)
-                        + " is already in use by another process",
-                        "stop that process (`ss -ltnp` shows which), or move the service with "
-                        + ", ".join(sorted({p.setting for p in busy})),
-                        with_log=False,
-                    )
-                service.prepare()
-                log.info("%s: starting (log: %s)", service.name, service.log_file)
-                service.spawn()
+                with service.lock():  # not while the supervisor restarts it
+                    if service.recorded_process() is not None:
+                        log.info("%s: already running, reusing it", service.name)
+                        continue
+                    service.clear_crashed()
+                    self._refuse_busy_ports(service)
+                    service.prepare()
+                    log.info("%s: starting (log: %s)", service.name, service.log_file)
+                    service.spawn()
                 started.append(service)
             self._wait_healthy(selected, started)
             for service in selected:
@@ -94,6 +107,19 @@ class Stack:
                 service.stop()
             raise
         return [s.name for s in started]
+
+    @staticmethod
+    def _refuse_busy_ports(service: Service) -> None:
+        busy = service.busy_ports()
+        if busy:
+            raise service.error(
+                "port "
+                + ", ".join(f"{p.number} ({p.purpose})" for p in busy)
+                + " is already in use by another process",
+                "stop that process (`ss -ltnp` shows which), or move the service with "
+                + ", ".join(sorted({p.setting for p in busy})),
+                with_log=False,
+            )
 
     def _wait_healthy(self, selected: list[Service], started: list[Service]) -> None:
         deadline = time.monotonic() + self.settings.stack_health_timeout_s
@@ -149,24 +175,32 @@ class Stack:
         return removed
 
     def status(self) -> list[ServiceStatus]:
+        records = read_records(self.settings.stack_dir)
         rows = []
         for service in self.services:
             process = service.recorded_process()
-            if process is None:
-                state = "stopped"
-            else:
-                state = "healthy" if _safe_healthy(service) else "unhealthy"
+            record = records.get(service.name, Restarts())
             rows.append(
                 ServiceStatus(
                     name=service.name,
-                    state=state,
+                    state=_state(service, process is not None, record),
                     pid=process.pid if process else None,
+                    restarts=record.restarts,
+                    detail=record.detail,
                     rss_mib=_session_rss_mib(process.pid) if process else None,
                     url=service.url(),
                     description=service.description,
                 )
             )
         return rows
+
+
+def _state(service: Service, running: bool, record: Restarts) -> str:
+    if not running:
+        return "crashed" if service.pid_file.exists() else "stopped"
+    if _safe_healthy(service):
+        return "healthy"
+    return "restarting" if record.state == "starting" else "unhealthy"
 
 
 def _safe_healthy(service: Service) -> bool:

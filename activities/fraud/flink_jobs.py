@@ -80,21 +80,23 @@ class FlinkJobActivities:
 
     @implements(declared.watch_job)
     async def watch_job(self, request: WatchJob) -> JobProgress:
-        """Heartbeat the job's progress until it ends or the watch period is over; or report
-        RESTARTING, with the job's last exception, once Flink has restarted the job
-        `report_after_restarts` times during the watch (a job that keeps failing)."""
+        """Heartbeat the job's progress until it ends, its state changes (RUNNING <->
+        RECOVERING) or Flink restarted it (both `changed`), or the watch period is over; or
+        report RESTARTING, with the job's last exception, once Flink has restarted the job
+        `report_after_restarts` times (a job that keeps failing)."""
         rest = FlinkRest(self.settings)
         deadline = time.monotonic() + request.watch_period.total_seconds()
-        last_state, restarts_at_start = None, None
+        last_state, last_restarts = None, None
+        counted_from = request.restarts_counted_from
         while True:
             progress = await asyncio.to_thread(self._progress, rest, request.job_id)
+            if counted_from is None:
+                counted_from = progress.flink_restarts
+            progress.restarts_counted_from = counted_from
             activity.heartbeat(progress.model_dump(mode="json"))
             if progress.state != last_state:
                 count_job_state("flink", progress.state)
-                last_state = progress.state
-            if restarts_at_start is None:
-                restarts_at_start = progress.flink_restarts
-            if progress.flink_restarts - restarts_at_start >= request.report_after_restarts:
+            if progress.flink_restarts - counted_from >= request.report_after_restarts:
                 count_job_state("flink", "RESTARTING")
                 exception = await asyncio.to_thread(rest.last_exception, request.job_id)
                 return progress.model_copy(
@@ -102,6 +104,13 @@ class FlinkJobActivities:
                 )
             if progress.state in TERMINAL_STATES or time.monotonic() > deadline:
                 return progress
+            if last_state is not None and progress.state != last_state:
+                return progress.model_copy(update={"changed": True})
+            if last_restarts is not None and progress.flink_restarts > last_restarts:
+                # restarted and running again between two polls: an interruption all the same
+                detail = f"Flink restarted the job (restart {progress.flink_restarts})"
+                return progress.model_copy(update={"changed": True, "detail": detail})
+            last_state, last_restarts = progress.state, progress.flink_restarts
             await asyncio.sleep(request.poll_interval.total_seconds())
 
     @staticmethod
@@ -110,9 +119,19 @@ class FlinkJobActivities:
         vertices = job.get("vertices", [])
         checkpoints = rest.checkpoints(job_id) if job["state"] == "RUNNING" else {}
         latest = (checkpoints.get("latest") or {}).get("completed") or {}
+        state, detail = job["state"], None
+        working = sum(v.get("status") in ("RUNNING", "FINISHED") for v in vertices)
+        if state not in TERMINAL_STATES and (state != "RUNNING" or working < len(vertices)):
+            # RESTARTING, CREATED, INITIALIZING..., or tasks waiting to be deployed
+            taskmanagers = rest.taskmanagers()
+            detail = f"Flink job {state}, {working} of {len(vertices)} tasks running" + (
+                "; no TaskManager is registered" if taskmanagers == 0 else ""
+            )
+            state = "RECOVERING"
         return JobProgress(
             job_id=job_id,
-            state=job["state"],
+            state=state,
+            detail=detail,
             checkpoints=(checkpoints.get("counts") or {}).get("completed", 0),
             last_checkpoint=latest.get("external_path"),
             records_in=sum(v.get("metrics", {}).get("read-records", 0) for v in vertices[:1]),

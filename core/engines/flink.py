@@ -174,6 +174,10 @@ class FlinkRest:
     def checkpoints(self, job_id: str) -> dict[str, Any]:
         return self._get(f"/jobs/{job_id}/checkpoints")
 
+    def taskmanagers(self) -> int:
+        """How many TaskManagers are registered with the JobManager."""
+        return int(self._get("/overview").get("taskmanagers", 0))
+
     def restarts(self, job_id: str) -> int:
         """How often Flink restarted the job (its `numRestarts` metric; 0 before it reports)."""
         response = self.client.get(f"/jobs/{job_id}/metrics", params={"get": "numRestarts"})

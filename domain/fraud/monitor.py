@@ -91,6 +91,7 @@ class MonitorRequest(CepJobSpec):
     # carried across continue-as-new
     job_id: str | None = None
     restarts: int = Field(default=0, ge=0)
+    interruptions: int = Field(default=0, ge=0)
     savepoint: str | None = None
 
     def job_spec(self) -> CepJobSpec:
@@ -118,11 +119,21 @@ class WatchJob(BaseModel):
     watch_period: timedelta
     # the watch ends early, reporting RESTARTING, once Flink has restarted the job this often
     report_after_restarts: int = Field(default=3, ge=1)
+    # Flink's restart count to count from (the previous watch's, for the same job); None: the
+    # count when this watch starts
+    restarts_counted_from: int | None = Field(default=None, ge=0)
 
 
 class JobProgress(BaseModel):
     job_id: str
-    state: str  # Flink's, or RESTARTING: Flink keeps restarting the job (last_exception says why)
+    # RUNNING (every task runs), RECOVERING (Flink restarts the job, or its tasks wait for a
+    # TaskManager: `detail` says which), RESTARTING (Flink keeps restarting it: last_exception
+    # says why), or Flink's final state
+    state: str
+    detail: str | None = None
+    # the watch ended early because the state changed (the workflow records it, watches on)
+    changed: bool = False
+    restarts_counted_from: int = 0
     checkpoints: int = 0
     last_checkpoint: str | None = None
     records_in: int = 0
@@ -150,9 +161,13 @@ class CancelJob(BaseModel):
 class MonitorView(BaseModel):
     job_name: str
     job_id: str | None
-    state: str  # SUBMITTING, RUNNING, RESTARTING, SAVEPOINTING, or the job's final Flink state
+    # SUBMITTING, RUNNING, RECOVERING, RESTARTING, SAVEPOINTING, or the job's final Flink state
+    state: str
     thresholds: CepThresholds
     restarts: int
+    # times the job stopped processing and Flink recovered it (a TaskManager lost, ...)
+    interruptions: int = 0
+    last_interruption: str | None = None
     progress: JobProgress | None
 
 

@@ -8,10 +8,11 @@ from stack.services.flink import FlinkJobManager, FlinkTaskManager
 from stack.services.kafka import Kafka
 from stack.services.postgres import Postgres
 from stack.services.ray import RayHead
+from stack.services.supervisor import SupervisorService
 from stack.services.temporal import Temporal
 from stack.services.worker import Worker
 
-__all__ = ["Worker", "infrastructure"]
+__all__ = ["SupervisorService", "Worker", "infrastructure"]
 
 
 def infrastructure(settings: Settings) -> list[Service]:

@@ -74,5 +74,9 @@ class FlinkTaskManager(FlinkProcess):
     script: str = "taskmanager.sh"
 
     def healthy(self) -> bool:
+        """This process registered with the JobManager (the JobManager alone would still count
+        a TaskManager that just died, until its heartbeats time out)."""
+        if "Successful registration at resource manager" not in self.latest_log():
+            return False
         overview = http_ok(f"{self.settings.flink_rest_url}/overview")
         return overview is not None and overview.json().get("taskmanagers", 0) >= 1

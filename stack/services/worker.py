@@ -20,4 +20,4 @@ class Worker(Service):
         return [sys.executable, "-m", "cli", "worker"]
 
     def healthy(self) -> bool:
-        return "worker ready" in self.log_file.read_text(errors="replace").rsplit("=====", 1)[-1]
+        return "worker ready" in self.latest_log()

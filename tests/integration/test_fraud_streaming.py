@@ -29,6 +29,7 @@ from domain.fraud.generator import StreamStats, card_testing_attack, produce
 from domain.fraud.monitor import MonitorView
 from domain.orders.examples import an_order
 from domain.orders.models import OrderStatus
+from stack.launcher import Stack
 from tests.support.kafka import consume
 from tests.support.kafka import produce as produce_raw
 from tests.support.worker import ThreadedWorker
@@ -262,7 +263,7 @@ async def test_monitor_continues_as_new_and_restarts_a_failed_job(
 
 
 async def test_taskmanager_killed_mid_stream_misses_no_fraud(
-    monitor: WorkflowHandle, stack, stream_settings: Settings
+    monitor: WorkflowHandle, stack: Stack, stream_settings: Settings
 ) -> None:
     # fast streams run ahead of the wall clock: start after everything already on the topic
     start = datetime.now(UTC) + timedelta(minutes=30)
@@ -283,9 +284,16 @@ async def test_taskmanager_killed_mid_stream_misses_no_fraud(
     taskmanager = next(s for s in stack.services if s.name == "flink-taskmanager")
     process = taskmanager.recorded_process()
     assert process is not None
+    restarts_before = _restarts(stack, "flink-taskmanager")
     os.killpg(process.pid, signal.SIGKILL)
-    await asyncio.sleep(2)
-    stack.up(["flink-taskmanager"])
+    # nobody restarts it here: the stack's supervisor does, and the monitor notices
+    for _ in range(180):
+        row = next(r for r in stack.status() if r.name == "flink-taskmanager")
+        if row.state == "healthy" and row.restarts > restarts_before:
+            break
+        await asyncio.sleep(1)
+    else:
+        raise AssertionError(f"the supervisor did not bring the TaskManager back: {row}")
     last_event = max(label.last_event_time for label in first.labels)
     await fast_run(stream_settings, runs[1], seed=22, start=last_event + timedelta(minutes=5))
     results = await full_recall(stream_settings, runs)
@@ -299,11 +307,16 @@ async def test_taskmanager_killed_mid_stream_misses_no_fraud(
         assert result.overall.precision >= 0.95
     view = await monitor.query(FraudMonitorWorkflow.state)
     assert view.state == "RUNNING"
+    assert view.interruptions >= 1, f"the monitor never noticed the lost TaskManager: {view}"
     # the same job recovered on the new TaskManager from its checkpoint
     assert view.job_id == job_id
     restored = rest.checkpoints(job_id)["latest"]["restored"]
     assert restored is not None
     assert restored["is_savepoint"] is False
+
+
+def _restarts(stack: Stack, service: str) -> int:
+    return next(r.restarts for r in stack.status() if r.name == service)
 
 
 async def test_threshold_update_switches_through_a_savepoint_without_loss(

@@ -24,13 +24,16 @@ from domain.fraud.monitor import (
 )
 from workflows.fraud import activities as declared
 
+LIVE = ("RUNNING", "RECOVERING")  # a watch returns (changed) when the job goes between them
+
 
 @dataclass
 class ScriptedFlink:
     """Jobs in memory, by id, with the name they were submitted under; `hold_submission` keeps
-    a submission in flight until the test releases it; `end_watch` makes the watch of a
-    running job return, as at the end of a watch period; `refuses` says which thresholds the
-    cluster rejects; `restarting` makes every watch report that Flink keeps restarting."""
+        a submission in flight until the test releases it; `end_watch` makes the watch of a
+        running job return, as at the end of a watch period; a job set RECOVERING (a TaskManager
+    lost) and back ends a watch with `changed`; `refuses` says which thresholds the
+        cluster rejects; `restarting` makes every watch report that Flink keeps restarting."""
 
     jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, state)
     submissions: list[SubmitCepJob] = field(default_factory=list)
@@ -84,10 +87,19 @@ class ScriptedFlink:
                     flink_restarts=request.report_after_restarts,
                     last_exception="org.apache.kafka: topic tx-missing does not exist",
                 )
-            while self.state(request.job_id) == "RUNNING" and not self.end_watch.is_set():
+            started_as = self.state(request.job_id)
+            while self.state(request.job_id) == started_as in LIVE and not self.end_watch.is_set():
                 activity.heartbeat()
                 await asyncio.sleep(0.05)
-            return JobProgress(job_id=request.job_id, state=self.state(request.job_id))
+            state = self.state(request.job_id)
+            return JobProgress(
+                job_id=request.job_id,
+                state=state,
+                changed=state != started_as and state in LIVE,
+                detail="Flink job RESTARTING, 0 of 3 tasks running; no TaskManager is registered"
+                if state == "RECOVERING"
+                else None,
+            )
 
         @implements(declared.stop_with_savepoint)
         async def stop_with_savepoint(request: StopJob) -> str:

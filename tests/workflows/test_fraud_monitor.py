@@ -282,3 +282,38 @@ async def test_a_job_flink_keeps_restarting_is_reported_and_restarted_by_the_mon
     scripted.restarting = False  # the cause is fixed: the next submission runs
     assert (await running(handle)).state == "RUNNING"
     await handle.cancel()
+
+
+async def test_a_job_that_stops_processing_is_reported_recovering_until_it_runs_again(
+    monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
+) -> None:
+    """A TaskManager lost: the state says RECOVERING and why, updates wait, the interruption
+    is counted; back to RUNNING on the same job, with no resubmission."""
+    scripted, task_queue = flink
+    handle = await start(monitor_env, task_queue, CepThresholds())
+    job_id = (await running(handle)).job_id
+    assert job_id is not None
+    scripted.jobs[job_id] = (scripted.jobs[job_id][0], "RECOVERING")
+
+    for _ in range(200):
+        view = await handle.query(FraudMonitorWorkflow.state)
+        if view.state == "RECOVERING":
+            break
+        await asyncio.sleep(0.05)
+    assert view.state == "RECOVERING"
+    assert view.interruptions == 1
+    assert view.last_interruption is not None
+    assert "no TaskManager is registered" in view.last_interruption
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update("update_thresholds", {"velocity_count": 9})
+    assert "the CEP job is RECOVERING: retry once it runs" in str(refused.value.cause)
+
+    scripted.jobs[job_id] = (scripted.jobs[job_id][0], "RUNNING")
+    again = await running(handle)
+    assert again.job_id == job_id
+    assert again.interruptions == 1
+    assert again.restarts == 0
+    assert len(scripted.submissions) == 1
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()

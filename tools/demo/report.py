@@ -32,6 +32,9 @@ class DemoConfig(BaseModel):
     promotion_margin: float = 0.005
     job_name: str = "fraud-cep"
     alert_timeout_s: float = Field(default=120, gt=0)
+    catch_up_s: float = Field(
+        default=300, gt=0, description="how long the detector may take to catch up"
+    )
 
 
 @dataclass

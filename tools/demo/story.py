@@ -8,7 +8,7 @@
    large order is approved by a reviewer through an Update; another is cancelled through an
    Update; orders on cards under attack are aborted by the fraud alert signal while they wait
    for review, and a later order on such a card is blocked at the fraud screen
-5. the detector is scored against the stream's ground truth
+5. once the detector has caught up with the stream, it is scored against the ground truth
 6. the feature pipeline runs once: Spark ETL, Ray training, promotion
 7. new orders are scored by the champion: a burst across countries on one card goes to review
 8. a summary, and the invariant check over every order of the run
@@ -35,7 +35,7 @@ from core.db.connections import connect
 from core.kafka import ensure_topics
 from core.settings import Settings
 from core.temporal import connect as connect_temporal
-from domain.fraud.evaluation import evaluate
+from domain.fraud.evaluation import Evaluation, evaluate
 from domain.fraud.events import FraudLabel, FraudPattern, Transaction
 from domain.fraud.generator import StreamStats, card_testing_attack, produce, store_labels
 from domain.fraud.monitor import MonitorView
@@ -46,6 +46,9 @@ from tools.demo.report import DemoConfig, DemoReport, DemoStalled
 from tools.seed import seed
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
+
+# no new alert for this long, with the CEP job running: the detector has caught up
+DETECTOR_QUIET_S = 12
 
 
 class Demo:
@@ -92,10 +95,7 @@ class Demo:
             f"      {sent.events} transactions, {sent.malformed} malformed messages and "
             f"{len(sent.labels)} fraud scenarios sent in {sent.seconds:.0f} s"
         )
-        await asyncio.sleep(5)  # the last matches travel through Flink and the router
-        self.report.evaluation = await asyncio.to_thread(
-            evaluate, settings.postgres_dsn, self.run_id
-        )
+        self.report.evaluation = await self.score_detector()
 
         self.say("[6/8] feature pipeline: Spark ETL -> Ray training -> promotion")
         self.report.pipeline = await self.run_pipeline()
@@ -130,6 +130,37 @@ class Demo:
             f"see the Flink UI at {self.settings.flink_ui_url} and the flink-* logs in"
             f" {self.settings.stack_dir / 'logs'}",
         )
+
+    async def score_detector(self) -> Evaluation:
+        """Score the detector once it has caught up with the stream: every scenario found, or
+        no new alert for DETECTOR_QUIET_S while its job runs. A job that is not running (a
+        TaskManager lost) is waited for, up to config.catch_up_s; then it is scored anyway,
+        and the reason is said."""
+        monitor = self.client.get_workflow_handle(f"fraud-monitor-{self.config.job_name}")
+        began = time.monotonic()
+        quiet_since, seen = began, (-1, -1)
+        while True:
+            evaluation = await asyncio.to_thread(evaluate, self.settings.postgres_dsn, self.run_id)
+            view: MonitorView = await monitor.query(FraudMonitorWorkflow.state)
+            overall, now = evaluation.overall, time.monotonic()
+            if (overall.detected, overall.alerts) != seen:
+                seen, quiet_since = (overall.detected, overall.alerts), now
+                self.say(
+                    f"      {now - began:4.0f} s  {overall.detected} of {overall.labels} "
+                    f"scenarios detected, {overall.alerts} alerts; Flink job {view.state}"
+                )
+            if overall.detected == overall.labels:
+                return evaluation
+            if view.state == "RUNNING" and now - quiet_since > DETECTOR_QUIET_S:
+                return evaluation
+            if now - began > self.config.catch_up_s:
+                why = (view.progress.detail if view.progress else None) or view.last_interruption
+                self.say(
+                    f"      the detector did not catch up in {self.config.catch_up_s:g} s: its "
+                    f"Flink job is {view.state}" + (f" ({why})" if why else "")
+                )
+                return evaluation
+            await asyncio.sleep(3)
 
     def produce_stream(self) -> StreamStats:
         config = self.config

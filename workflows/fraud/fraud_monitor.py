@@ -13,7 +13,11 @@
     when the workflow is cancelled: cancel the Flink job, by id and by name (a submission in
         flight is waited for: its job's id is not known yet), then end cancelled
 
-Query `state`: the job id, its state, the thresholds, the restart count and the last progress.
+    while it runs: a job that stops processing (Flink restarts it, or its tasks wait for a
+        TaskManager) is RECOVERING in the state, until it runs again; each time is counted
+
+Query `state`: the job id, its state, the thresholds, the restart and interruption counts and
+the last progress.
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ class FraudMonitorWorkflow:
         self.job_id = request.job_id
         self.job_state = "SUBMITTING"
         self.restarts = request.restarts
+        self.interruptions = request.interruptions
+        self.last_interruption: str | None = None
         self.progress: JobProgress | None = None
         self.savepoint = request.savepoint
         self.new_thresholds: CepThresholds | None = None
@@ -99,18 +105,16 @@ class FraudMonitorWorkflow:
                 if workflow.cancellation_reason() is not None:
                     # cancelled while submitting: the submission completed, its job must stop
                     raise asyncio.CancelledError()
-                self.watch = watch = self.start_watching(handle.job_id)
-                await workflow.wait_condition(self.watch_ended_or_update_accepted)
-                if self.new_thresholds is not None:
+                progress = await self.watch_while_it_runs(handle.job_id)
+                if isinstance(progress, CepThresholds):
                     # accepted: applied even when the watch ended in the same activation (it
                     # must never be lost to a continue-as-new or a restart)
-                    await self.switch_thresholds(watch, handle.job_id, self.new_thresholds)
+                    await self.switch_thresholds(handle.job_id, progress)
                     continue
-                self.progress = await watch
-                self.job_state = self.progress.state
-                if self.progress.state == "RESTARTING":
-                    await self.take_over_restarts(handle.job_id, self.progress)
-                elif self.progress.state not in ENDED:
+                self.progress = progress
+                if progress.state == "RESTARTING":
+                    await self.take_over_restarts(handle.job_id, progress)
+                elif progress.state not in ENDED:
                     self.continue_as_new(job_id=self.job_id)
                 await self.back_off()
                 if workflow.info().is_continue_as_new_suggested() or (
@@ -165,6 +169,8 @@ class FraudMonitorWorkflow:
             state=self.job_state,
             thresholds=self.request.thresholds,
             restarts=self.restarts,
+            interruptions=self.interruptions,
+            last_interruption=self.last_interruption,
             progress=self.progress,
         )
 
@@ -192,9 +198,25 @@ class FraudMonitorWorkflow:
     def watch_ended_or_update_accepted(self) -> bool:
         return (self.watch is not None and self.watch.done()) or self.new_thresholds is not None
 
-    def start_watching(self, job_id: str) -> ActivityHandle[JobProgress]:
+    def record_change(self, progress: JobProgress, state_before: str) -> None:
+        """The job stopped processing (Flink restarts it, or its tasks wait for a TaskManager;
+        or it did between two polls, and runs again) or runs again: said in the state, the
+        log and the count of interruptions."""
+        if progress.state == "RECOVERING" or progress.state == state_before:
+            self.interruptions += 1
+            self.last_interruption = f"{workflow.now():%Y-%m-%d %H:%M:%S} UTC: {progress.detail}"
+            workflow.logger.warning(
+                "Flink job %s is not processing: %s", progress.job_id, progress.detail
+            )
+        else:
+            workflow.logger.info("Flink job %s is %s again", progress.job_id, progress.state)
+
+    def start_watching(
+        self, job_id: str, restarts_counted_from: int | None = None
+    ) -> ActivityHandle[JobProgress]:
         watch = WatchJob(
             job_id=job_id,
+            restarts_counted_from=restarts_counted_from,
             poll_interval=self.request.poll_interval,
             watch_period=self.request.watch_period,
         )
@@ -204,17 +226,35 @@ class FraudMonitorWorkflow:
             retry_policy=RETRY,
         ).start(act.watch_job, watch)
 
-    async def switch_thresholds(
-        self, watch: ActivityHandle[JobProgress], job_id: str, thresholds: CepThresholds
-    ) -> None:
+    async def watch_while_it_runs(self, job_id: str) -> JobProgress | CepThresholds:
+        """Watch the job until it ends or the watch period is over (its last progress), or
+        until an update brings new thresholds (them); changes between RUNNING and RECOVERING
+        are recorded on the way, and the watch goes on."""
+        counted_from: int | None = None
+        while True:
+            self.watch = watch = self.start_watching(job_id, counted_from)
+            await workflow.wait_condition(self.watch_ended_or_update_accepted)
+            if self.new_thresholds is not None:
+                return self.new_thresholds
+            progress = await watch
+            state_before, self.job_state = self.job_state, progress.state
+            if not progress.changed:
+                return progress
+            self.progress = progress
+            self.record_change(progress, state_before)
+            counted_from = progress.restarts_counted_from
+
+    async def switch_thresholds(self, job_id: str, thresholds: CepThresholds) -> None:
         """The next submission runs with `thresholds`: from a savepoint of the running job, or
         as a restart from its committed offsets when the job ended meanwhile (its end can
         arrive in the same workflow task as the update)."""
-        if not watch.done():
+        watch = self.watch
+        if watch is not None and not watch.done():
             watch.cancel()
         with contextlib.suppress(ActivityError, asyncio.CancelledError):  # cancelled: it runs
-            self.progress = await watch
-            self.job_state = self.progress.state
+            if watch is not None:
+                self.progress = await watch
+                self.job_state = self.progress.state
         savepoint = None
         if self.job_state not in ENDED:
             self.job_state = "SAVEPOINTING"
@@ -256,7 +296,13 @@ class FraudMonitorWorkflow:
 
     def continue_as_new(self, job_id: str | None) -> NoReturn:
         workflow.continue_as_new(
-            self.request.model_copy(update={"job_id": job_id, "restarts": self.restarts})
+            self.request.model_copy(
+                update={
+                    "job_id": job_id,
+                    "restarts": self.restarts,
+                    "interruptions": self.interruptions,
+                }
+            )
         )
 
     async def back_off(self) -> None:
