@@ -8,20 +8,18 @@ the commands and in copies of the example files) and the task queue is the sessi
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from core.settings import PROJECT_ROOT, Settings
 from core.toolchain import venv_tool
+from tests.support.docs_walk import Ran, commands, holds
 
 pytestmark = pytest.mark.usefixtures("seeded", "worker")
 
@@ -33,37 +31,6 @@ def readme_block(heading: str) -> str:
     text = (PROJECT_ROOT / "README.md").read_text()
     section = text[text.index(heading) :]
     return section.split("```bash\n", 1)[1].split("\n```", 1)[0]
-
-
-def commands(block: str) -> list[str]:
-    """The block's commands, continuation lines joined, comments and blank lines dropped."""
-    joined = re.sub(r"\\\n\s*", " ", block)
-    return [line.strip() for line in joined.splitlines() if line.strip()[:1] not in ("", "#")]
-
-
-@dataclass
-class Ran:
-    returncode: int
-    output: str
-
-    def json_after(self, label: str) -> object:
-        """The JSON the CLI prints after `label` (`Result`, `QueryResult`) on a line of its own."""
-        for line in self.output.splitlines():
-            first, _, rest = line.strip().partition(" ")
-            if first == label:
-                return json.loads(rest)
-        raise AssertionError(f"no {label} in:\n{self.output}")
-
-
-def holds(check: Callable[[Ran], bool], run: Callable[[], Ran], attempts: int = 40) -> Ran:
-    """Runs the command until its stated result holds (a query right after a signal may come
-    before the workflow acted on it, as it would for a reader): at most `attempts` times."""
-    for _ in range(attempts):
-        ran = run()
-        if check(ran):
-            return ran
-        time.sleep(0.5)
-    raise AssertionError(f"never held; last output:\n{ran.output}")
 
 
 def status_in(ran: Ran, label: str) -> str:
