@@ -42,7 +42,10 @@ def demo(
     if local_stack:
         console.print("bringing the local stack up (the first time takes a few minutes)")
         Stack(settings).up(with_worker=True)
-    report = asyncio.run(run_demo(settings, config, lambda line: console.print(line)))
+    # the story's lines quote engine logs (`[train] trial 2/4`): printed as they are, not markup
+    report = asyncio.run(
+        run_demo(settings, config, lambda line: console.print(line, markup=False, highlight=False))
+    )
     print_report(report)
     print_urls(settings)
     if report.violations or report.shortfalls():

@@ -122,9 +122,17 @@ class Stack:
             )
 
     def _wait_healthy(self, selected: list[Service], started: list[Service]) -> None:
-        deadline = time.monotonic() + self.settings.stack_health_timeout_s
-        pending = list(selected)
+        began = time.monotonic()
+        deadline = began + self.settings.stack_health_timeout_s
+        pending, report_at = list(selected), began + 10
         while pending:
+            if time.monotonic() >= report_at:  # a person watching sees what it waits for
+                report_at += 10
+                log.info(
+                    "waiting for %s to be healthy (%.0f s)",
+                    ", ".join(s.name for s in pending),
+                    time.monotonic() - began,
+                )
             for service in list(pending):
                 code = service.exit_code()
                 if code is not None:

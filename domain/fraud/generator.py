@@ -95,6 +95,16 @@ class StreamStats:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class StreamProgress:
+    """Where a stream stands, reported every few seconds while it is sent."""
+
+    events: int
+    event_time: datetime
+    scenarios_complete: int  # every event of the scenario sent
+    scenarios_open: int  # started, with events still to come
+
+
 class TransactionStream:
     def __init__(
         self,
@@ -300,6 +310,8 @@ def produce(
     realtime: bool = True,
     start: datetime | None = None,
     inject: queue.Queue[Callable[[datetime], list[Transaction]]] | None = None,
+    progress: Callable[[StreamProgress], None] | None = None,
+    progress_every_s: float = 10.0,
 ) -> StreamStats:
     """Send the stream to Kafka and store its labels; returns what was sent.
 
@@ -308,7 +320,7 @@ def produce(
     takes extra transactions while the stream runs: each item builds them from an event time
     just after the stream's current one, and they join the stream in event-time order (sent
     through another producer, with their own clock, they could arrive behind the detector's
-    watermark and be dropped as late)."""
+    watermark and be dropped as late). `progress` is called every `progress_every_s`."""
     stream = TransactionStream(
         run_id, seed, rate, fraud_share, malformed_share, start or datetime.now(UTC)
     )
@@ -319,7 +331,16 @@ def produce(
     )
     stats = StreamStats()
     began = time.monotonic()
+    report_at = began + progress_every_s
     for txn in stream.events(int(rate * duration_s)):
+        if progress is not None and time.monotonic() >= report_at:
+            report_at += progress_every_s
+            complete = sum(label.last_event_time <= txn.event_time for label in stream.labels)
+            progress(
+                StreamProgress(
+                    stats.events, txn.event_time, complete, len(stream.labels) - complete
+                )
+            )
         if realtime:
             delay = (txn.event_time - start).total_seconds() - (time.monotonic() - began)
             if delay > 0:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 from datetime import datetime, timedelta
 
 from pyspark.sql import DataFrame, SparkSession, Window, WindowSpec
@@ -222,6 +223,30 @@ def with_alerts_and_labels(spark: SparkSession, features: DataFrame, jdbc_url: s
     )
 
 
+def report_progress(spark: SparkSession, every_s: float = 5.0) -> threading.Event:
+    """Print the running stages and their finished tasks every few seconds, from Spark's own
+    status tracker: whoever follows the log (the supervising activity's heartbeat, the demo)
+    sees the run move. Set the returned event to stop."""
+    tracker = spark.sparkContext.statusTracker()
+    stop = threading.Event()
+
+    def loop() -> None:
+        last = ""
+        while not stop.wait(every_s):
+            stages = [tracker.getStageInfo(stage) for stage in tracker.getActiveStageIds()]
+            line = "; ".join(
+                f"stage {s.stageId} ({s.name.split(' at ')[0]}): "
+                f"{s.numCompletedTasks}/{s.numTasks} tasks"
+                for s in sorted(filter(None, stages), key=lambda s: s.stageId)
+            )
+            if line and line != last:
+                print(f"[features] {line}", flush=True)
+                last = line
+
+    threading.Thread(target=loop, name="progress", daemon=True).start()
+    return stop
+
+
 def main() -> None:
     args = arguments()
     features_dir = os.path.join(os.path.abspath(args.lake_dir), "features")
@@ -235,8 +260,11 @@ def main() -> None:
     spark = SparkSession.builder.getOrCreate()
     # standard Parquet timestamps (UTC, microseconds), which pyarrow and Ray Data read as such
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    progress = report_progress(spark)
+    print(f"[features] reading the planned offsets of {args.topic}", flush=True)
     current = read_transactions(spark, args).cache()
     first, rows = current.agg(F.min("ts"), F.count("*")).collect()[0]
+    print(f"[features] {rows} transactions read; computing features", flush=True)
     staging = os.path.join(features_dir, "_staging", f"run_id={args.run_id}")
     if rows:
         runs = [run for run in args.history_runs.split(",") if run]
@@ -266,6 +294,7 @@ def main() -> None:
     with open(os.path.join(staging, "_manifest.json"), "w") as out:
         json.dump(manifest, out)
     os.rename(staging, final)  # the commit
+    progress.set()
     spark.stop()
     print(json.dumps(manifest))
 

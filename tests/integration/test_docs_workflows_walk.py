@@ -39,8 +39,8 @@ SKIPPED_SECTIONS = {
 SKIPPED_COMMANDS = {
     "./hybrid stack up --worker": "the test session brought the stack up",
     "$T workflow start --type FraudMonitorWorkflow --task-queue fraud --workflow-id "
-    "fraud-monitor-fraud-cep --id-conflict-policy UseExisting --input '{\"job_name\": "
-    "\"fraud-cep\"}'": "the stack's own monitor; the walk runs the scratch monitor below",
+    'fraud-monitor-fraud-cep --id-conflict-policy UseExisting --input \'{"job_name": '
+    '"fraud-cep"}\'': "the stack's own monitor; the walk runs the scratch monitor below",
     "./hybrid pipeline schedule trigger": "starts a whole pipeline run (see above)",
     "$T schedule trigger --schedule-id nightly-feature-pipeline": "the same",
 }
@@ -85,12 +85,12 @@ STATED: dict[str, Callable[[Ran], bool]] = {
     "./hybrid seed": says("seeded inventory and customers"),
     "T=.venv/bin/temporal": ok,
     "$T workflow list --query 'OrderStatus=\"COMPENSATING\"'": ok,
-    "$T workflow list --query 'CustomerId=\"cust-alice\" AND FraudDecision=\"REVIEW\"'": ok,
+    '$T workflow list --query \'CustomerId="cust-alice" AND FraudDecision="REVIEW"\'': ok,
     # exits 1 when anything is wrong, on whatever orders the stack holds: it must report
     "./hybrid orders check": lambda ran: "violation(s)" in ran.output and "stuck" in ran.output,
     "./hybrid orders repair ord-1234": lambda ran: "cannot be repaired" in ran.output,
     "$T workflow execute --type SmokeWorkflow --task-queue orders --workflow-id smoke-1 "
-    "--input '{\"message\": \"hello\"}'": result_field("Result", "echo", "hello"),
+    '--input \'{"message": "hello"}\'': result_field("Result", "echo", "hello"),
     "$T workflow execute --type NoopSagaWorkflow --task-queue orders --workflow-id noop-1 "
     "--input 8": lambda ran: ran.returncode == 0 and ran.json_after("Result") == 8,
     "$T workflow start --type FraudMonitorWorkflow --task-queue fraud --workflow-id "
@@ -114,7 +114,7 @@ STATED: dict[str, Callable[[Ran], bool]] = {
     "etl-manual-001 --input-file docs/examples/etl_run.json": result_field(
         "Result", "rows", lambda rows: isinstance(rows, int) and rows > 0
     ),
-    "psql postgresql://hybrid:hybrid@localhost:55432/hybrid -c \"select run_id, rows_written "
+    'psql postgresql://hybrid:hybrid@localhost:55432/hybrid -c "select run_id, rows_written '
     "from etl_runs where topic = 'transactions' and status = 'SUCCEEDED' and rows_written > 0 "
     'order by planned_at"': says("etl-manual-001"),
     "$T workflow execute --type ModelTrainingWorkflow --task-queue pipeline --workflow-id "
@@ -127,8 +127,7 @@ STATED: dict[str, Callable[[Ran], bool]] = {
     "./hybrid pipeline schedule unpause": ok,
     "./hybrid pipeline schedule delete": ok,
     "$T schedule describe --schedule-id nightly-feature-pipeline": says("FeaturePipelineWorkflow"),
-    "$T schedule toggle --schedule-id nightly-feature-pipeline --pause --reason "
-    '"maintenance"': ok,
+    '$T schedule toggle --schedule-id nightly-feature-pipeline --pause --reason "maintenance"': ok,
     '$T schedule toggle --schedule-id nightly-feature-pipeline --unpause --reason "done"': ok,
     "$T schedule list": says("nightly-feature-pipeline"),
     "$T schedule delete --schedule-id nightly-feature-pipeline": ok,

@@ -31,13 +31,20 @@ from temporalio.service import RPCError
 
 from client.fraud import start_fraud_workflows
 from client.pipeline import start_pipeline
+from client.progress import last_reported_line
 from core.db.connections import connect
 from core.kafka import ensure_topics
 from core.settings import Settings
 from core.temporal import connect as connect_temporal
 from domain.fraud.evaluation import Evaluation, evaluate
 from domain.fraud.events import FraudLabel, FraudPattern, Transaction
-from domain.fraud.generator import StreamStats, card_testing_attack, produce, store_labels
+from domain.fraud.generator import (
+    StreamProgress,
+    StreamStats,
+    card_testing_attack,
+    produce,
+    store_labels,
+)
 from domain.fraud.monitor import MonitorView
 from domain.orders.invariants import check_order_invariants
 from domain.pipeline.models import PipelineRequest, PipelineResult, TrainingSettings
@@ -47,6 +54,8 @@ from tools.seed import seed
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 
+# the pipeline's child workflow (its id's suffix) whose engine job runs during a stage
+CHILD_OF_STAGE = {"ETL": "etl", "TRAINING": "training"}
 # no new alert for this long, with the CEP job running: the detector has caught up
 DETECTOR_QUIET_S = 12
 
@@ -116,12 +125,16 @@ class Demo:
     async def wait_for_cep_job(self) -> None:
         handle = self.client.get_workflow_handle(f"fraud-monitor-{self.config.job_name}")
         deadline = time.monotonic() + 300
-        last = ""
+        last, report_at = "", 0.0
         while time.monotonic() < deadline:
             view: MonitorView = await handle.query(FraudMonitorWorkflow.state)
-            if view.state != last:
-                self.say(f"      Flink job {view.job_id or '(submitting)'}: {view.state}")
-                last = view.state
+            if view.state != last or time.monotonic() >= report_at:
+                waited = time.monotonic() - (deadline - 300)
+                self.say(
+                    f"      {waited:4.0f} s  Flink job {view.job_id or '(submitting)'}: "
+                    f"{view.state}"
+                )
+                last, report_at = view.state, time.monotonic() + 10
             if view.state == "RUNNING":
                 return
             await asyncio.sleep(2)
@@ -174,6 +187,14 @@ class Demo:
             fraud_share=config.fraud_share,
             realtime=True,
             inject=self.injections,
+            progress=self.stream_progress,
+        )
+
+    def stream_progress(self, progress: StreamProgress) -> None:
+        self.say(
+            f"      {progress.events} transactions sent (event time "
+            f"{progress.event_time:%H:%M:%S}); scenarios: {progress.scenarios_complete} "
+            f"complete, {progress.scenarios_open} still running"
         )
 
     def attack(self, cards: list[str]) -> None:
@@ -221,6 +242,7 @@ class Demo:
         self.say(f"      {handle.id}: follow it in {self.settings.temporal_ui_url}")
         waiting = asyncio.create_task(handle.result())
         stage, began = "", time.monotonic()
+        reported, report_at = "", 0.0
         while not waiting.done():
             try:
                 now = await handle.query(FeaturePipelineWorkflow.stage)
@@ -229,6 +251,12 @@ class Demo:
             if now != stage:
                 self.say(f"      {time.monotonic() - began:5.0f} s  {now}")
                 stage = now
+            child = CHILD_OF_STAGE.get(stage)
+            if child is not None and time.monotonic() >= report_at:
+                line = await last_reported_line(self.client, f"{handle.id}-{child}")
+                if line and line != reported:
+                    self.say(f"      {time.monotonic() - began:5.0f} s    {line}")
+                    reported, report_at = line, time.monotonic() + 5
             await asyncio.wait([waiting], timeout=3)
         result: PipelineResult = waiting.result()
         metrics = result.training.metrics
