@@ -35,6 +35,10 @@ SHORT = DemoConfig(
 )
 
 
+# what the demo printed, line by line
+SAID: list[str] = []
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -70,11 +74,10 @@ def demo_worker(demo_settings: Settings) -> Iterator[ThreadedWorker]:
 async def report(
     client: Client, demo_settings: Settings, demo_worker: ThreadedWorker
 ) -> DemoReport:
-    lines: list[str] = []
     try:
-        return await run_demo(demo_settings, SHORT, lines.append)
+        return await run_demo(demo_settings, SHORT, SAID.append)
     finally:
-        print("\n".join(lines))
+        print("\n".join(SAID))
         # stopped while the worker still runs, so that the Flink job is cancelled too
         for workflow_id in (
             f"fraud-monitor-{SHORT.job_name}",
@@ -100,6 +103,14 @@ async def test_the_story_runs_and_the_invariants_hold(report: DemoReport) -> Non
     assert all(r.status is OrderStatus.REJECTED for r in attacked)
     blocked = next(r for r in attacked if r.order_id.endswith("-blocked"))
     assert "open fraud alert on the card" in (blocked.reason or "")
+
+
+async def test_the_story_shows_its_progress(report: DemoReport) -> None:
+    """The long waits say what they wait for: the stream's scenarios, the detector catching
+    up, the Spark stages of the ETL (reported by the job, read from its activity's heartbeat)."""
+    assert any("scenarios:" in line and "still running" in line for line in SAID), SAID
+    assert any("scenarios detected" in line and "Flink job" in line for line in SAID), SAID
+    assert any("[features]" in line for line in SAID), SAID
 
 
 async def test_the_detector_is_scored_against_the_ground_truth(report: DemoReport) -> None:
