@@ -107,10 +107,9 @@ async def test_the_story_runs_and_the_invariants_hold(report: DemoReport) -> Non
 
 async def test_the_story_shows_its_progress(report: DemoReport) -> None:
     """The long waits say what they wait for: the stream's scenarios, the detector catching
-    up, the Spark stages of the ETL (reported by the job, read from its activity's heartbeat)."""
+    up."""
     assert any("scenarios:" in line and "still running" in line for line in SAID), SAID
     assert any("scenarios detected" in line and "Flink job" in line for line in SAID), SAID
-    assert any("[features]" in line for line in SAID), SAID
 
 
 async def test_the_detector_is_scored_against_the_ground_truth(report: DemoReport) -> None:
