@@ -11,6 +11,7 @@ import pwd
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -248,6 +249,24 @@ class Service:
 
     def busy_ports(self) -> list[Port]:
         return [port for port in self.ports if port_in_use(port.number)]
+
+
+@dataclass(kw_only=True)
+class CliService(Service):
+    """A `hybrid` subcommand run as a service: healthy once its log since the start says
+    `ready`."""
+
+    cli_args: tuple[str, ...] = ()
+    ready: str = ""
+
+    def prepare(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "cli", *self.cli_args]
+
+    def healthy(self) -> bool:
+        return self.ready in self.latest_log()
 
 
 def kill_stragglers(pid: int) -> None:

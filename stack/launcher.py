@@ -205,7 +205,7 @@ class Stack:
 
 def _state(service: Service, running: bool, record: Restarts) -> str:
     if not running:
-        return "crashed" if service.pid_file.exists() else "stopped"
+        return "crashed" if service.crashed() else "stopped"
     if _safe_healthy(service):
         return "healthy"
     return "restarting" if record.state == "starting" else "unhealthy"
