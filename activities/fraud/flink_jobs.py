@@ -86,7 +86,8 @@ class FlinkJobActivities:
         `report_after_restarts` times (a job that keeps failing)."""
         rest = FlinkRest(self.settings)
         deadline = time.monotonic() + request.watch_period.total_seconds()
-        last_state, last_restarts = None, None
+        last_state: str | None = request.reported_state
+        last_restarts: int | None = None
         counted_from = request.restarts_counted_from
         while True:
             progress = await asyncio.to_thread(self._progress, rest, request.job_id)
@@ -105,11 +106,14 @@ class FlinkJobActivities:
             if progress.state in TERMINAL_STATES or time.monotonic() > deadline:
                 return progress
             if last_state is not None and progress.state != last_state:
-                return progress.model_copy(update={"changed": True})
+                interrupted = progress.state == "RECOVERING"
+                return progress.model_copy(update={"changed": True, "interrupted": interrupted})
             if last_restarts is not None and progress.flink_restarts > last_restarts:
                 # restarted and running again between two polls: an interruption all the same
                 detail = f"Flink restarted the job (restart {progress.flink_restarts})"
-                return progress.model_copy(update={"changed": True, "detail": detail})
+                return progress.model_copy(
+                    update={"changed": True, "interrupted": True, "detail": detail}
+                )
             last_state, last_restarts = progress.state, progress.flink_restarts
             await asyncio.sleep(request.poll_interval.total_seconds())
 

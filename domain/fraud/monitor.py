@@ -92,6 +92,8 @@ class MonitorRequest(CepJobSpec):
     job_id: str | None = None
     restarts: int = Field(default=0, ge=0)
     interruptions: int = Field(default=0, ge=0)
+    # the state the previous run showed for job_id (RUNNING or RECOVERING)
+    job_state: Literal["RUNNING", "RECOVERING"] | None = None
     savepoint: str | None = None
 
     def job_spec(self) -> CepJobSpec:
@@ -122,6 +124,10 @@ class WatchJob(BaseModel):
     # Flink's restart count to count from (the previous watch's, for the same job); None: the
     # count when this watch starts
     restarts_counted_from: int | None = Field(default=None, ge=0)
+    # the state the monitor shows for the job (RUNNING or RECOVERING): a first poll that finds
+    # another ends the watch at once; None right after a submission, whose tasks may still be
+    # deploying
+    reported_state: Literal["RUNNING", "RECOVERING"] | None = None
 
 
 class JobProgress(BaseModel):
@@ -133,6 +139,8 @@ class JobProgress(BaseModel):
     detail: str | None = None
     # the watch ended early because the state changed (the workflow records it, watches on)
     changed: bool = False
+    # the change is an interruption: the job stopped processing, or Flink restarted it
+    interrupted: bool = False
     restarts_counted_from: int = 0
     checkpoints: int = 0
     last_checkpoint: str | None = None

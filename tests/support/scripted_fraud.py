@@ -87,7 +87,8 @@ class ScriptedFlink:
                     flink_restarts=request.report_after_restarts,
                     last_exception="org.apache.kafka: topic tx-missing does not exist",
                 )
-            started_as = self.state(request.job_id)
+            # as the real watch does: from the state the monitor shows, when it says one
+            started_as = request.reported_state or self.state(request.job_id)
             while self.state(request.job_id) == started_as in LIVE and not self.end_watch.is_set():
                 activity.heartbeat()
                 await asyncio.sleep(0.05)
@@ -96,6 +97,7 @@ class ScriptedFlink:
                 job_id=request.job_id,
                 state=state,
                 changed=state != started_as and state in LIVE,
+                interrupted=state != started_as and state == "RECOVERING",
                 detail="Flink job RESTARTING, 0 of 3 tasks running; no TaskManager is registered"
                 if state == "RECOVERING"
                 else None,

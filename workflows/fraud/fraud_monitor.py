@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ENDED = ("FAILED", "CANCELED", "FINISHED")
+LIVE = ("RUNNING", "RECOVERING")
 # a run whose job keeps failing continues as new after this many events, whatever limits the
 # server sets for its own suggestion
 MAX_HISTORY_EVENTS = 2000
@@ -101,11 +102,14 @@ class FraudMonitorWorkflow:
                 handle = await self.submit()
                 if handle is None:
                     continue  # the new thresholds were refused: back to the old ones
-                self.job_id, self.job_state, self.savepoint = handle.job_id, "RUNNING", None
+                self.job_id, self.savepoint = handle.job_id, None
+                self.job_state = self.state_of_attached(handle) or "RUNNING"
                 if workflow.cancellation_reason() is not None:
                     # cancelled while submitting: the submission completed, its job must stop
                     raise asyncio.CancelledError()
-                progress = await self.watch_while_it_runs(handle.job_id)
+                progress = await self.watch_while_it_runs(
+                    handle.job_id, self.state_of_attached(handle)
+                )
                 if isinstance(progress, CepThresholds):
                     # accepted: applied even when the watch ended in the same activation (it
                     # must never be lost to a continue-as-new or a restart)
@@ -198,11 +202,21 @@ class FraudMonitorWorkflow:
     def watch_ended_or_update_accepted(self) -> bool:
         return (self.watch is not None and self.watch.done()) or self.new_thresholds is not None
 
-    def record_change(self, progress: JobProgress, state_before: str) -> None:
+    def state_of_attached(self, handle: JobHandle) -> Literal["RUNNING", "RECOVERING"] | None:
+        """The state shown for a job this monitor attached to: the previous run's, for the job
+        it carried over; RUNNING otherwise. None for a job just submitted (its tasks may still be
+        deploying)."""
+        if not handle.attached:
+            return None
+        if handle.job_id == self.request.job_id and self.request.job_state is not None:
+            return self.request.job_state
+        return "RUNNING"
+
+    def record_change(self, progress: JobProgress) -> None:
         """The job stopped processing (Flink restarts it, or its tasks wait for a TaskManager;
         or it did between two polls, and runs again) or runs again: said in the state, the
         log and the count of interruptions."""
-        if progress.state == "RECOVERING" or progress.state == state_before:
+        if progress.interrupted:
             self.interruptions += 1
             self.last_interruption = f"{workflow.now():%Y-%m-%d %H:%M:%S} UTC: {progress.detail}"
             workflow.logger.warning(
@@ -212,11 +226,15 @@ class FraudMonitorWorkflow:
             workflow.logger.info("Flink job %s is %s again", progress.job_id, progress.state)
 
     def start_watching(
-        self, job_id: str, restarts_counted_from: int | None = None
+        self,
+        job_id: str,
+        restarts_counted_from: int | None = None,
+        reported_state: Literal["RUNNING", "RECOVERING"] | None = None,
     ) -> ActivityHandle[JobProgress]:
         watch = WatchJob(
             job_id=job_id,
             restarts_counted_from=restarts_counted_from,
+            reported_state=reported_state,
             poll_interval=self.request.poll_interval,
             watch_period=self.request.watch_period,
         )
@@ -226,23 +244,26 @@ class FraudMonitorWorkflow:
             retry_policy=RETRY,
         ).start(act.watch_job, watch)
 
-    async def watch_while_it_runs(self, job_id: str) -> JobProgress | CepThresholds:
+    async def watch_while_it_runs(
+        self, job_id: str, reported_state: Literal["RUNNING", "RECOVERING"] | None
+    ) -> JobProgress | CepThresholds:
         """Watch the job until it ends or the watch period is over (its last progress), or
         until an update brings new thresholds (them); changes between RUNNING and RECOVERING
-        are recorded on the way, and the watch goes on."""
+        are recorded on the way, and the watch goes on from the state it shows."""
         counted_from: int | None = None
         while True:
-            self.watch = watch = self.start_watching(job_id, counted_from)
+            self.watch = watch = self.start_watching(job_id, counted_from, reported_state)
             await workflow.wait_condition(self.watch_ended_or_update_accepted)
             if self.new_thresholds is not None:
                 return self.new_thresholds
             progress = await watch
-            state_before, self.job_state = self.job_state, progress.state
+            self.job_state = progress.state
             if not progress.changed:
                 return progress
             self.progress = progress
-            self.record_change(progress, state_before)
+            self.record_change(progress)
             counted_from = progress.restarts_counted_from
+            reported_state = "RECOVERING" if progress.state == "RECOVERING" else "RUNNING"
 
     async def switch_thresholds(self, job_id: str, thresholds: CepThresholds) -> None:
         """The next submission runs with `thresholds`: from a savepoint of the running job, or
@@ -301,6 +322,7 @@ class FraudMonitorWorkflow:
                     "job_id": job_id,
                     "restarts": self.restarts,
                     "interruptions": self.interruptions,
+                    "job_state": self.job_state if self.job_state in LIVE else None,
                 }
             )
         )
