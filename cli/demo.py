@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -39,13 +40,17 @@ def demo(
     config = DemoConfig(
         orders=orders, stream_rate=stream_rate, stream_seconds=stream_seconds, trials=trials
     )
+    began = time.monotonic()
     if local_stack:
         console.print("bringing the local stack up (the first time takes a few minutes)")
         Stack(settings).up(with_worker=True)
+    stack_up_s = time.monotonic() - began
     # the story's lines quote engine logs (`[train] trial 2/4`): printed as they are, not markup
     report = asyncio.run(
         run_demo(settings, config, lambda line: console.print(line, markup=False, highlight=False))
     )
+    if local_stack:
+        report.phases.insert(0, ("stack up", stack_up_s))
     print_report(report)
     print_urls(settings)
     if report.violations or report.shortfalls():
@@ -84,6 +89,9 @@ def print_report(report: DemoReport) -> None:
     console.print(models, scored)
     if report.pipeline is not None:
         console.print(f"pipeline: {report.pipeline.decision.value} ({report.pipeline.reason})")
+    phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in report.phases)
+    total = sum(seconds for _, seconds in report.phases)
+    console.print(f"time: {total:.0f} s ({phases})", highlight=False)
     if report.violations:
         console.print(f"[bold red]invariants violated ({len(report.violations)}):[/]")
         for violation in report.violations:

@@ -110,6 +110,19 @@ async def test_the_story_shows_its_progress(report: DemoReport) -> None:
     up."""
     assert any("scenarios:" in line and "still running" in line for line in SAID), SAID
     assert any("scenarios detected" in line and "Flink job" in line for line in SAID), SAID
+    # and how long each phase took, for the summary
+    assert [name for name, _ in report.phases] == [
+        "seed and topics",
+        "fraud monitor",
+        "stream start",
+        "orders",
+        "stream end, detector scored",
+        "feature pipeline",
+        "champion scores",
+        "invariants",
+    ]
+    assert all(seconds >= 0 for _, seconds in report.phases)
+    assert sum(seconds for _, seconds in report.phases[2:5]) >= SHORT.stream_seconds
 
 
 async def test_the_detector_is_scored_against_the_ground_truth(report: DemoReport) -> None:

@@ -116,19 +116,25 @@ async def monitor(
     )
     handle = await start_monitor(client, stream_settings, f"fraud-cep-test-{suffix}")
     try:
-        for _ in range(240):
-            view = await handle.query(FraudMonitorWorkflow.state)
-            if view.state == "RUNNING" and view.job_id:
-                break
-            await asyncio.sleep(0.5)
-        else:
-            raise AssertionError(f"the CEP job never ran: {view}")
+        await running(handle)
         yield handle
     finally:
         for workflow in (handle, router):
             await workflow.cancel()
             with contextlib.suppress(WorkflowFailureError, TimeoutError):
                 await asyncio.wait_for(workflow.result(), 60)
+
+
+async def running(monitor: WorkflowHandle, within_s: float = 120) -> MonitorView:
+    """The monitor's view once it says its job runs (every task of it)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        view: MonitorView = await monitor.query(FraudMonitorWorkflow.state)
+        if view.state == "RUNNING" and view.job_id:
+            return view
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the CEP job does not run after {within_s:g} s: {view}")
+        await asyncio.sleep(0.5)
 
 
 async def test_scenarios_are_detected_and_legitimate_traffic_is_not(
@@ -305,8 +311,8 @@ async def test_taskmanager_killed_mid_stream_misses_no_fraud(
             f"{rest.job(job_id)['state']}, checkpoints: {rest.checkpoints(job_id)['counts']}"
         )
         assert result.overall.precision >= 0.95
-    view = await monitor.query(FraudMonitorWorkflow.state)
-    assert view.state == "RUNNING"
+    # the alerts can all be in while the restored job's last tasks are still deploying
+    view = await running(monitor)
     assert view.interruptions >= 1, f"the monitor never noticed the lost TaskManager: {view}"
     # the same job recovered on the new TaskManager from its checkpoint
     assert view.job_id == job_id

@@ -56,6 +56,8 @@ class DemoReport:
     models: list[tuple[str, float, float, str]] = field(default_factory=list)
     scored: list[ScoredOrder] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    # (phase, seconds) in the order they ran
+    phases: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def outcomes(self) -> Counter[str]:

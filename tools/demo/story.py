@@ -74,30 +74,38 @@ class Demo:
         settings, config = self.settings, self.config
         self.client = await connect_temporal(settings)
         scenes = OrderScenes(self.client, settings, config, self.report, self.say)
-        self.say(f"[1/8] seeding stock and customers, creating topics (run {self.run_id})")
+        self.phase(
+            "seed and topics",
+            f"[1/8] seeding stock and customers, creating topics (run {self.run_id})",
+        )
         await asyncio.to_thread(seed, settings.postgres_dsn)
         await asyncio.to_thread(ensure_topics, settings)
 
-        self.say(f"[2/8] fraud monitor: Flink CEP job `{config.job_name}` and the alert router")
+        self.phase(
+            "fraud monitor",
+            f"[2/8] fraud monitor: Flink CEP job `{config.job_name}` and the alert router",
+        )
         await start_fraud_workflows(settings, config.job_name)
         await self.wait_for_cep_job()
 
-        self.say(
+        self.phase(
+            "stream start",
             f"[3/8] live stream: {config.stream_rate:g} transactions/s for "
             f"{config.stream_seconds:g} s, {config.fraud_share:.0%} injected fraud, run "
-            f"{self.run_id}"
+            f"{self.run_id}",
         )
         stream = asyncio.create_task(asyncio.to_thread(self.produce_stream))
         streaming_since = time.monotonic()
         await asyncio.sleep(3)  # the stream is flowing when the orders arrive
 
-        self.say("[4/8] orders through the saga")
+        self.phase("orders", "[4/8] orders through the saga")
         await scenes.batch(lambda cards: asyncio.to_thread(self.attack, cards))
 
         remaining = max(0.0, config.stream_seconds - (time.monotonic() - streaming_since))
-        self.say(
+        self.phase(
+            "stream end, detector scored",
             f"[5/8] the stream's traffic ends in about {remaining:.0f} s, then it runs until its "
-            "last injected scenarios are complete; then the detector is scored"
+            "last injected scenarios are complete; then the detector is scored",
         )
         self.report.stream = sent = await stream
         self.say(
@@ -106,19 +114,32 @@ class Demo:
         )
         self.report.evaluation = await self.score_detector()
 
-        self.say("[6/8] feature pipeline: Spark ETL -> Ray training -> promotion")
+        self.phase(
+            "feature pipeline", "[6/8] feature pipeline: Spark ETL -> Ray training -> promotion"
+        )
         self.report.pipeline = await self.run_pipeline()
         self.report.models = await asyncio.to_thread(self.model_versions)
 
-        self.say("[7/8] orders scored by the champion")
+        self.phase("champion scores", "[7/8] orders scored by the champion")
         await scenes.scored()
 
-        self.say("[8/8] invariant check")
+        self.phase("invariants", "[8/8] invariant check")
         order_ids = [result.order_id for result in self.report.results]
         self.report.violations = await asyncio.to_thread(
             check_order_invariants, settings.postgres_dsn, order_ids
         )
+        self.phase(None)
         return self.report
+
+    def phase(self, name: str | None, title: str = "") -> None:
+        """Say the next phase (None: the end), and record how long the previous one took."""
+        now = time.monotonic()
+        if self.report.phases:
+            name, began = self.report.phases[-1]
+            self.report.phases[-1] = (name, now - began)
+        if name is not None:
+            self.say(title)
+            self.report.phases.append((name, now))
 
     # --- the fraud monitor and the stream -------------------------------------------------------
 
