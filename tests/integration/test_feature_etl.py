@@ -37,7 +37,7 @@ from domain.pipeline.etl import (
     plan_run,
     run_features_job,
 )
-from tests.support.kafka import consume
+from tests.support.kafka import consume_to_end
 from tests.support.kafka import produce as produce_raw
 from tests.support.worker import LoopWatchdog
 
@@ -77,7 +77,7 @@ def read_features(output: str) -> dict[str, dict]:
 def valid_transactions(settings: Settings) -> list[dict]:
     """Every record on the topic that the ETL must keep, parsed in plain Python."""
     transactions = []
-    for _, value in consume(settings, settings.transactions_topic, 10**6, 20):
+    for _, value in consume_to_end(settings, settings.transactions_topic):
         try:
             txn = json.loads(value)
             ts = datetime.strptime(txn["event_time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
