@@ -26,3 +26,18 @@ def test_a_dead_detector_is_a_shortfall_of_both() -> None:
 
 def test_no_stream_scored_is_no_shortfall() -> None:
     assert DemoReport(run_id="r").shortfalls() == []
+
+
+def test_each_phase_is_timed_until_the_next_begins() -> None:
+    from core.settings import get_settings
+    from tools.demo.report import DemoConfig
+    from tools.demo.story import Demo
+
+    said: list[str] = []
+    demo = Demo(get_settings(), DemoConfig(), said.append)
+    for name in ["seed", "stream", "pipeline"]:
+        demo.phase(name, f"[{name}]")
+    demo.phase(None)
+    assert said == ["[seed]", "[stream]", "[pipeline]"]
+    assert [name for name, _ in demo.report.phases] == ["seed", "stream", "pipeline"]
+    assert all(0 <= seconds < 1 for _, seconds in demo.report.phases)

@@ -135,8 +135,8 @@ class Demo:
         """Say the next phase (None: the end), and record how long the previous one took."""
         now = time.monotonic()
         if self.report.phases:
-            name, began = self.report.phases[-1]
-            self.report.phases[-1] = (name, now - began)
+            previous, began = self.report.phases[-1]
+            self.report.phases[-1] = (previous, now - began)
         if name is not None:
             self.say(title)
             self.report.phases.append((name, now))
