@@ -28,6 +28,10 @@ MAX_REPEAT = 1000
 HALF_EARTH_KM = 20_038.0
 
 
+# the states of a job that has not ended, as the monitor shows them
+LiveState = Literal["RUNNING", "RECOVERING"]
+
+
 class CepThresholds(BaseModel):
     """What each pattern matches (see jobs/flink/fraud_cep.py)."""
 
@@ -93,7 +97,7 @@ class MonitorRequest(CepJobSpec):
     restarts: int = Field(default=0, ge=0)
     interruptions: int = Field(default=0, ge=0)
     # the state the previous run showed for job_id (RUNNING or RECOVERING)
-    job_state: Literal["RUNNING", "RECOVERING"] | None = None
+    job_state: LiveState | None = None
     savepoint: str | None = None
 
     def job_spec(self) -> CepJobSpec:
@@ -127,7 +131,7 @@ class WatchJob(BaseModel):
     # the state the monitor shows for the job (RUNNING or RECOVERING): a first poll that finds
     # another ends the watch at once; None right after a submission, whose tasks may still be
     # deploying
-    reported_state: Literal["RUNNING", "RECOVERING"] | None = None
+    reported_state: LiveState | None = None
 
 
 class JobProgress(BaseModel):

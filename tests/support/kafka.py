@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from core.kafka import consumer, producer
 from core.settings import Settings
@@ -27,11 +27,7 @@ def consume(
     deadline = time.monotonic() + timeout_s
     try:
         while len(received) < count and time.monotonic() < deadline:
-            message = reader.poll(0.5)
-            if message is None or message.error():
-                continue
-            key, value = message.key(), message.value() or b""
-            received.append((key.decode() if key else None, value.decode()))
+            poll_into(reader, received)
     finally:
         reader.close()
     return received
@@ -56,11 +52,15 @@ def consume_to_end(
             positions = {tp.partition: tp.offset for tp in reader.position(reader.assignment())}
             if all(positions[p] >= end for p, end in ends.items() if end > 0):
                 break
-            message = reader.poll(0.5)
-            if message is None or message.error():
-                continue
-            key, value = message.key(), message.value() or b""
-            received.append((key.decode() if key else None, value.decode()))
+            poll_into(reader, received)
     finally:
         reader.close()
     return received
+
+
+def poll_into(reader: Consumer, received: list[tuple[str | None, str]]) -> None:
+    """One poll: the record it brings, if any, decoded onto `received`."""
+    message = reader.poll(0.5)
+    if message is not None and not message.error():
+        key, value = message.key(), message.value() or b""
+        received.append((key.decode() if key else None, value.decode()))

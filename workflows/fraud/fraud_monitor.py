@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Literal, NoReturn
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         CepThresholds,
         JobHandle,
         JobProgress,
+        LiveState,
         MonitorRequest,
         MonitorView,
         StopJob,
@@ -103,13 +104,12 @@ class FraudMonitorWorkflow:
                 if handle is None:
                     continue  # the new thresholds were refused: back to the old ones
                 self.job_id, self.savepoint = handle.job_id, None
-                self.job_state = self.state_of_attached(handle) or "RUNNING"
+                shown = self.state_of_attached(handle)
+                self.job_state = shown or "RUNNING"
                 if workflow.cancellation_reason() is not None:
                     # cancelled while submitting: the submission completed, its job must stop
                     raise asyncio.CancelledError()
-                progress = await self.watch_while_it_runs(
-                    handle.job_id, self.state_of_attached(handle)
-                )
+                progress = await self.watch_while_it_runs(handle.job_id, shown)
                 if isinstance(progress, CepThresholds):
                     # accepted: applied even when the watch ended in the same activation (it
                     # must never be lost to a continue-as-new or a restart)
@@ -202,7 +202,7 @@ class FraudMonitorWorkflow:
     def watch_ended_or_update_accepted(self) -> bool:
         return (self.watch is not None and self.watch.done()) or self.new_thresholds is not None
 
-    def state_of_attached(self, handle: JobHandle) -> Literal["RUNNING", "RECOVERING"] | None:
+    def state_of_attached(self, handle: JobHandle) -> LiveState | None:
         """The state shown for a job this monitor attached to: the previous run's, for the job
         it carried over; RUNNING otherwise. None for a job just submitted (its tasks may still be
         deploying)."""
@@ -229,7 +229,7 @@ class FraudMonitorWorkflow:
         self,
         job_id: str,
         restarts_counted_from: int | None = None,
-        reported_state: Literal["RUNNING", "RECOVERING"] | None = None,
+        reported_state: LiveState | None = None,
     ) -> ActivityHandle[JobProgress]:
         watch = WatchJob(
             job_id=job_id,
@@ -245,7 +245,7 @@ class FraudMonitorWorkflow:
         ).start(act.watch_job, watch)
 
     async def watch_while_it_runs(
-        self, job_id: str, reported_state: Literal["RUNNING", "RECOVERING"] | None
+        self, job_id: str, reported_state: LiveState | None
     ) -> JobProgress | CepThresholds:
         """Watch the job until it ends or the watch period is over (its last progress), or
         until an update brings new thresholds (them); changes between RUNNING and RECOVERING
