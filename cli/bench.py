@@ -38,7 +38,8 @@ def bench_stream(
     events: Annotated[int, typer.Option(help="Records preloaded for the rate runs.")] = 100_000,
     latency_seconds: Annotated[float, typer.Option(help="Length of the real-time run.")] = 30,
 ) -> None:
-    """Kafka -> CEP -> alerts against a pass-through job; latency at half the CEP rate."""
+    """Kafka -> detection -> alerts: the SQL CEP job and the fused detector against a pass-through
+    job; the fused detector's latency at half its rate."""
     from tools.bench.stream import run_stream_benchmark
 
     setup_logging()

@@ -92,15 +92,18 @@ def stack_supervise() -> None:
 
 @app.command("jars")
 def stack_jars() -> None:
-    """Resolve the jars of every infra/jvm module into the stack directory.
+    """Resolve the jars of every infra/jvm module into the stack directory, and build the fused
+    fraud detector's jar.
 
-    Maven runs only for a module whose manifest changed; the project image does this when it
-    is built, so that its containers never need Maven."""
-    from core.toolchain import jvm_modules, maven_jars
+    Maven runs only for a module whose manifest (or, for the detector, source) changed; the
+    project image does this when it is built, so that its containers never need Maven."""
+    from activities.fraud.flink_jobs import FUSED_DETECTOR
+    from core.toolchain import built_jar, jvm_modules, maven_jars
 
     settings = get_settings()
     for module in jvm_modules():
         console.print(f"{module}: {maven_jars(settings, module)}", highlight=False)
+    console.print(f"{FUSED_DETECTOR.name}: {built_jar(settings, FUSED_DETECTOR)}", highlight=False)
 
 
 @app.command("topics")

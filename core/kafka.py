@@ -1,4 +1,5 @@
-"""Kafka through confluent-kafka: client configuration, the project's topics, and offsets.
+"""Kafka through confluent-kafka: client configuration, the project's topics, offsets, and
+reading a topic to its end.
 
 Every client is made here so that each gets the same settings, and librdkafka's own log lines
 (`%4|...|GETPID|...`) go through Python's logging (logger `kafka`) instead of onto the terminal.
@@ -7,6 +8,7 @@ Everything here blocks: call it in a thread from async code."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -100,3 +102,36 @@ def kafka_unavailable(settings: Settings, cause: Exception) -> ServiceUnavailabl
         f"Kafka is not reachable at {settings.kafka_bootstrap_servers} ({cause})",
         "start the local stack with `./hybrid stack up` or set HYBRID_KAFKA_BOOTSTRAP_SERVERS",
     )
+
+
+def read_to_end(
+    settings: Settings, topic: str, timeout_s: float = 60
+) -> list[tuple[str | None, str]]:
+    """Every record on the topic when the call begins: read until each partition's position
+    reaches the end it had then (or timeout_s, for records a transaction still holds back)."""
+    reader = consumer(settings, f"read-{uuid.uuid4().hex[:8]}")
+    received: list[tuple[str | None, str]] = []
+    try:
+        partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {
+            p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+        reader.assign([TopicPartition(topic, p, 0) for p in partitions])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            positions = {tp.partition: tp.offset for tp in reader.position(reader.assignment())}
+            if all(positions[p] >= end for p, end in ends.items() if end > 0):
+                break
+            poll_into(reader, received)
+    finally:
+        reader.close()
+    return received
+
+
+def poll_into(reader: Consumer, received: list[tuple[str | None, str]]) -> None:
+    """One poll: the record it brings, if any, decoded onto `received`."""
+    message = reader.poll(0.5)
+    if message is not None and not message.error():
+        key, value = message.key(), message.value() or b""
+        received.append((key.decode() if key else None, value.decode()))

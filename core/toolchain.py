@@ -162,9 +162,46 @@ def maven_jars(settings: Settings, module: str) -> Path:
     image runs this at build time (`hybrid stack jars`), so its containers never need Maven."""
     stamp = resolved_stamp(settings, module)
     target = stamp.parent
-    if stamp.exists():
-        return target
-    subject = f"jars:{module}"
+    if not stamp.exists():
+        _maven(
+            settings,
+            f"jars:{module}",
+            target,
+            [
+                "-f",
+                str(JVM_MANIFEST / module / "pom.xml"),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={target}",
+            ],
+            f"Maven could not resolve the jars of infra/jvm/{module}",
+        )
+        stamp.touch()
+    return target
+
+
+def built_jar(settings: Settings, source: Path) -> Path:
+    """The jar Maven builds from a module of ours (e.g. jobs/flink/fused-detector), under
+    .stack/jars/<module>/: rebuilt only when its pom or a source file changes."""
+    files = sorted([source / "pom.xml", *(source / "src").rglob("*.java")])
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+    target = settings.stack_dir / "jars" / source.name
+    jar = target / f"{source.name}-{digest}.jar"
+    if not jar.exists():
+        build = target / "build"
+        _maven(
+            settings,
+            f"jar:{source.name}",
+            target,
+            ["-f", str(source / "pom.xml"), "package", f"-Dbuild.dir={build}"],
+            f"Maven could not build {source.relative_to(PROJECT_ROOT)}",
+        )
+        (build / f"{source.name}.jar").rename(jar)
+        shutil.rmtree(build)
+    return jar
+
+
+def _maven(settings: Settings, subject: str, target: Path, args: list[str], failed: str) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise MissingPrerequisite(
@@ -172,28 +209,18 @@ def maven_jars(settings: Settings, module: str) -> Path:
             "install it (Debian: apt-get install maven) and run again",
             subject=subject,
         )
-    java_home(settings, subject)
+    java = java_home(settings, subject)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     done = subprocess.run(
-        [
-            mvn,
-            "-q",
-            "-B",
-            "-f",
-            str(JVM_MANIFEST / module / "pom.xml"),
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={target}",
-        ],
+        [mvn, "-q", "-B", *args],
         capture_output=True,
         text=True,
+        env={**os.environ, "JAVA_HOME": str(java)},
     )
     if done.returncode != 0:
         raise MissingPrerequisite(
-            f"Maven could not resolve the jars of infra/jvm/{module}",
+            failed,
             "check network access to Maven Central; Maven said:\n" + done.stdout[-1500:],
             subject=subject,
         )
-    stamp.touch()
-    return target

@@ -13,6 +13,7 @@ from activities.contract import implements
 from core.engines.flink import TERMINAL_STATES, FlinkRest, FlinkSubmitError, submit_python_job
 from core.observability import count_job_state
 from core.settings import PROJECT_ROOT, Settings
+from core.toolchain import built_jar
 from domain.fraud.monitor import (
     CancelJob,
     CepJobSpec,
@@ -26,6 +27,8 @@ from workflows.fraud import activities as declared
 from workflows.fraud.activities import CEP_JOB_REJECTED, JOB_NOT_RUNNING
 
 CEP_JOB = PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py"
+FUSED_JOB = PROJECT_ROOT / "jobs" / "flink" / "fused_detector.py"
+FUSED_DETECTOR = PROJECT_ROOT / "jobs" / "flink" / "fused-detector"
 
 
 def cep_job_arguments(settings: Settings, spec: CepJobSpec) -> list[str]:
@@ -47,6 +50,14 @@ def cep_job_arguments(settings: Settings, spec: CepJobSpec) -> list[str]:
 def submit_cep_job(settings: Settings, spec: CepJobSpec, savepoint: str | None = None) -> str:
     """Submit the CEP job to the session cluster (blocking); returns its Flink job id."""
     return submit_python_job(settings, CEP_JOB, cep_job_arguments(settings, spec), savepoint)
+
+
+def submit_fused_job(settings: Settings, spec: CepJobSpec, savepoint: str | None = None) -> str:
+    """Submit the fused detector (the same arguments as the CEP job, plus its jar, which Maven
+    builds on first use); returns its Flink job id."""
+    jar = built_jar(settings, FUSED_DETECTOR)
+    arguments = [*cep_job_arguments(settings, spec), "--detector-jar", str(jar)]
+    return submit_python_job(settings, FUSED_JOB, arguments, savepoint)
 
 
 class FlinkJobActivities:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from core.settings import Settings
+from core.settings import PROJECT_ROOT, Settings
 from core.toolchain import java_home, maven_jars
 
 TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED"})
@@ -104,6 +104,10 @@ def flink_environment(settings: Settings, home: Path, java: Path) -> dict[str, s
         "FLINK_LOG_DIR": str(root / "log"),
         "JAVA_HOME": str(java),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # the client runs a Python job's main: a job imports its siblings as `jobs.flink...`
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+        ),
     }
 
 

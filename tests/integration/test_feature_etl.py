@@ -25,7 +25,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.pipeline.feature_etl import FeatureEtlActivities
 from core.db.connections import open_pool
 from core.errors import InvalidInput
-from core.kafka import create_topic
+from core.kafka import create_topic, read_to_end
 from core.settings import Settings
 from core.toolchain import resolved_stamp
 from domain.fraud.events import Transaction
@@ -37,7 +37,6 @@ from domain.pipeline.etl import (
     plan_run,
     run_features_job,
 )
-from tests.support.kafka import consume_to_end
 from tests.support.kafka import produce as produce_raw
 from tests.support.worker import LoopWatchdog
 
@@ -77,7 +76,7 @@ def read_features(output: str) -> dict[str, dict]:
 def valid_transactions(settings: Settings) -> list[dict]:
     """Every record on the topic that the ETL must keep, parsed in plain Python."""
     transactions = []
-    for _, value in consume_to_end(settings, settings.transactions_topic):
+    for _, value in read_to_end(settings, settings.transactions_topic):
         try:
             txn = json.loads(value)
             ts = datetime.strptime(txn["event_time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

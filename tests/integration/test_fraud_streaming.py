@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 
 from client.fraud import monitor_request
 from core.engines.flink import FlinkRest
-from core.kafka import create_topic
+from core.kafka import create_topic, read_to_end
 from core.settings import Settings
 from domain.fraud.evaluation import Evaluation, evaluate
 from domain.fraud.events import FraudPattern, Transaction
@@ -30,7 +30,7 @@ from domain.fraud.monitor import MonitorView
 from domain.orders.examples import an_order
 from domain.orders.models import OrderStatus
 from stack.launcher import Stack
-from tests.support.kafka import consume, consume_to_end
+from tests.support.kafka import consume
 from tests.support.kafka import produce as produce_raw
 from tests.support.worker import ThreadedWorker
 from workflows.fraud.alert_router import AlertRouterWorkflow
@@ -353,7 +353,7 @@ async def test_threshold_update_switches_through_a_savepoint_without_loss(
     # and none was sent twice: the savepoint flushed the sink, the new job resumed after it
     sent = [
         json.loads(value)["alert_id"]
-        for _, value in consume_to_end(stream_settings, stream_settings.alerts_topic)
+        for _, value in read_to_end(stream_settings, stream_settings.alerts_topic)
         if any(f"card-{run}-" in value for run in runs)
     ]
     assert len(sent) == sum(r.overall.alerts for r in results)

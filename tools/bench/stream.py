@@ -1,16 +1,19 @@
-"""The streaming benchmark: Kafka -> Flink CEP -> alerts, against a pass-through job on the same
-topic, then detection latency at half the measured rate, with precision and recall.
+"""The streaming benchmark: Kafka -> fraud detection -> alerts, the SQL specification
+(MATCH_RECOGNIZE) and the fused detector side by side against a pass-through job on the same
+topic, then the fused detector's latency at half its measured rate, with precision and recall.
 
 1. A seeded stream is preloaded into a fresh topic (the generator runs ahead of the clock).
-2. The pass-through job (a byte-for-byte copy to another topic) and the CEP job each read the
-   whole topic as a bounded job (`--bounded`: they stop at the end offsets seen at start), one
-   after the other. Each rate is the topic's records over the job's own run time on the
-   cluster, from its first task starting to the job finishing, as Flink's REST API reports it.
-   The CEP job runs with its production settings (checkpoints every 10 s included). Both jobs
-   first run once, unmeasured, over a topic a tenth of the size, to warm the TaskManager's JIT.
-3. A real-time stream at half the CEP rate (capped by what the generator can send) goes through
-   the CEP job and the alert router; latency is event time of the match's last event -> alert
-   row in PostgreSQL.
+2. The pass-through job (a byte-for-byte copy to another topic), the CEP job and the fused
+   detector each read the whole topic as a bounded job (`--bounded`: they stop at the end
+   offsets seen at start), one after the other. Each rate is the topic's records over the
+   job's own run time on the cluster, from its first task starting to the job finishing, as
+   Flink's REST API reports it. The detection jobs run with their production settings
+   (checkpoints every 10 s included), each writing its alerts to a topic of its own: the two
+   sets must be equal. All jobs first run once, unmeasured, over a topic a tenth of the size,
+   to warm the TaskManager's JIT.
+3. A real-time stream at half the fused rate (capped by what the generator can send) goes
+   through the fused detector and the alert router; latency is event time of the match's last
+   event -> alert row in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,16 +26,18 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from temporalio.client import WorkflowHandle
 
-from activities.fraud.flink_jobs import submit_cep_job
+from activities.fraud.flink_jobs import submit_cep_job, submit_fused_job
 from core.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
-from core.kafka import create_topic, end_offsets
+from core.kafka import create_topic, end_offsets, read_to_end
 from core.settings import PROJECT_ROOT, Settings
 from core.temporal import connect
 from domain.fraud.evaluation import Evaluation, evaluate
+from domain.fraud.events import FraudAlert
 from domain.fraud.generator import produce
 from domain.fraud.monitor import CepJobSpec, StartupMode
 from workflows.fraud.alert_router import AlertRouterWorkflow
@@ -47,6 +52,8 @@ class StreamReport:
     events: int
     passthrough_rate: float
     cep_rate: float
+    fused_rate: float
+    alerts_differ: int
     latency_rate: float
     latency: Evaluation
 
@@ -54,9 +61,14 @@ class StreamReport:
         return [
             f"preloaded {self.events} records (4 partitions)",
             f"pass-through job: {self.passthrough_rate:,.0f} records/s",
-            f"CEP job:          {self.cep_rate:,.0f} records/s"
-            f"  (ratio {self.cep_rate / self.passthrough_rate:.2f}, goal >= 0.7)",
-            f"real-time stream at {self.latency_rate:,.0f} events/s through CEP and the router:",
+            f"CEP job (SQL):    {self.cep_rate:,.0f} records/s"
+            f"  (ratio {self.cep_rate / self.passthrough_rate:.2f})",
+            f"fused detector:   {self.fused_rate:,.0f} records/s"
+            f"  (ratio {self.fused_rate / self.passthrough_rate:.2f}, goal >= 0.7;"
+            f" {self.fused_rate / self.cep_rate:.1f}x the CEP job)",
+            f"alerts of the two detectors that differ: {self.alerts_differ}",
+            f"real-time stream at {self.latency_rate:,.0f} events/s through the fused detector"
+            " and the router:",
             *self.latency.lines(),
         ]
 
@@ -84,11 +96,19 @@ def _bounded_rate(rest: FlinkRest, job_id: str, records: int, timeout_s: float =
     raise TimeoutError(f"benchmark job {job_id} did not finish in {timeout_s:g} s")
 
 
-def _cep_job(settings: Settings, name: str, source: str, mode: StartupMode) -> CepJobSpec:
+def alert_keys(settings: Settings, topic: str) -> set[tuple[str, str, datetime, datetime]]:
+    """What identifies each alert on a topic: card, pattern, first and last event of the match."""
+    alerts = (FraudAlert.model_validate_json(value) for _, value in read_to_end(settings, topic))
+    return {(a.card_id, a.pattern, a.first_event_time, a.event_time) for a in alerts}
+
+
+def _cep_job(
+    settings: Settings, name: str, source: str, mode: StartupMode, alerts: str | None = None
+) -> CepJobSpec:
     return CepJobSpec(
         job_name=name,
         source_topic=source,
-        alerts_topic=settings.alerts_topic,
+        alerts_topic=alerts or settings.alerts_topic,
         dead_letter_topic=create_topic(settings, "bench-dlq", 1),
         startup_mode=mode,
         bounded=mode == "earliest-offset",
@@ -112,8 +132,11 @@ def _preload(settings: Settings, events: int, seed: int) -> tuple[str, int]:
     return source, end_offsets(settings, source)
 
 
-def _bounded_rates(settings: Settings, source: str, records: int) -> tuple[float, float]:
-    """The pass-through job's and then the CEP job's rate over the whole topic."""
+def _bounded_rates(
+    settings: Settings, source: str, records: int
+) -> tuple[float, float, float, int]:
+    """The pass-through job's, the CEP job's and the fused detector's rate over the whole topic,
+    and how many alerts only one of the two detectors raised."""
     rest = FlinkRest(settings)
     copy = create_topic(settings, "bench-copy", 4)
     copy_job = submit_python_job(
@@ -132,10 +155,15 @@ def _bounded_rates(settings: Settings, source: str, records: int) -> tuple[float
         ],
     )
     passthrough = _bounded_rate(rest, copy_job, records)
-    cep_job = submit_cep_job(
-        settings, _cep_job(settings, f"bench-cep-{source}", source, "earliest-offset")
-    )
-    return passthrough, _bounded_rate(rest, cep_job, records)
+    rates, alerts = [], []
+    for kind, submit in (("cep", submit_cep_job), ("fused", submit_fused_job)):
+        topic = create_topic(settings, f"bench-alerts-{kind}", 1)
+        job = submit(
+            settings, _cep_job(settings, f"bench-{kind}-{source}", source, "earliest-offset", topic)
+        )
+        rates.append(_bounded_rate(rest, job, records))
+        alerts.append(alert_keys(settings, topic))
+    return passthrough, rates[0], rates[1], len(alerts[0] ^ alerts[1])
 
 
 async def run_stream_benchmark(settings: Settings, events: int, latency_s: float) -> StreamReport:
@@ -145,9 +173,11 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
     warm_up, warm_up_records = await asyncio.to_thread(_preload, settings, events // 10, 2)
     await asyncio.to_thread(_bounded_rates, settings, warm_up, warm_up_records)
     source, total = await asyncio.to_thread(_preload, settings, events, 3)
-    passthrough, cep = await asyncio.to_thread(_bounded_rates, settings, source, total)
+    passthrough, cep, fused, differ = await asyncio.to_thread(
+        _bounded_rates, settings, source, total
+    )
 
-    latency_rate = min(cep / 2, GENERATOR_REALTIME_CAP)
+    latency_rate = min(fused / 2, GENERATOR_REALTIME_CAP)
     live = create_topic(settings, "bench-live", 4)
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -164,7 +194,7 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
         start_new_session=True,
     )
     live_job = await asyncio.to_thread(
-        submit_cep_job, settings, _cep_job(settings, f"bench-live-{live}", live, "latest-offset")
+        submit_fused_job, settings, _cep_job(settings, f"bench-live-{live}", live, "latest-offset")
     )
     try:
         router = await _start_router(settings, f"bench-{live}")
@@ -192,7 +222,7 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
         rest.cancel(live_job)
         os.killpg(worker.pid, signal.SIGTERM)
         await worker.wait()
-    return StreamReport(total, passthrough, cep, latency_rate, result)
+    return StreamReport(total, passthrough, cep, fused, differ, latency_rate, result)
 
 
 async def _start_router(settings: Settings, queue: str) -> WorkflowHandle[Any, None]:

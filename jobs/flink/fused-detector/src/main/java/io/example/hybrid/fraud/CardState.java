@@ -1,0 +1,20 @@
+package io.example.hybrid.fraud;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+
+/** What one card's rules remember between its events. */
+public final class CardState implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  /** consecutive charges under the card-testing threshold, inside its window */
+  public ArrayList<Txn> smallRun = new ArrayList<>();
+  /** the card's charges since its last velocity match, inside the window */
+  public ArrayList<Txn> velocityRun = new ArrayList<>();
+  /** the previous charge, unless a travel match used it */
+  public Txn previous;
+  /** the last (at most three) consecutive charges that each escalated on the one before */
+  public ArrayList<Txn> escalationRun = new ArrayList<>();
+  /** event time of the card's newest charge */
+  public long newest;
+}

@@ -1,0 +1,16 @@
+package io.example.hybrid.fraud;
+
+import java.io.Serializable;
+
+/** A record from the transactions topic: a valid transaction of a card, or invalid bytes. */
+public final class Parsed implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  /** event time (ms), 0 when the record has none */
+  public long ts;
+  public String cardId;
+  public Txn txn;
+  public byte[] invalid;
+
+  public Parsed() {}
+}
