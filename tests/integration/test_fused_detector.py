@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -35,6 +36,7 @@ from tools.bench.stream import alert_keys
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+KINDS = ("cep", "fused")
 
 
 def charge(
@@ -102,19 +104,16 @@ def finished(rest: FlinkRest, job_id: str) -> bool:
 
 
 def run_both(settings: Settings, source: str) -> dict[str, tuple[set, Counter[str]]]:
-    """Each detector over the whole topic as a bounded job: its alerts and dead letters."""
+    """Each detector over the whole topic as a bounded job, both at once (the TaskManager has
+    the slots, and each submission spends seconds planning in its client): their alerts and
+    dead letters."""
     rest = FlinkRest(settings)
-    found = {}
-    for kind, submit in (("cep", submit_cep_job), ("fused", submit_fused_job)):
-        spec = CepJobSpec(
-            job_name=f"diff-{kind}-{source}",
-            source_topic=source,
-            alerts_topic=create_topic(settings, f"diff-alerts-{kind}"),
-            dead_letter_topic=create_topic(settings, f"diff-dlq-{kind}"),
-            startup_mode="earliest-offset",
-            bounded=True,
+    with ThreadPoolExecutor(2) as pool:
+        jobs = dict(
+            zip(KINDS, pool.map(partial(start_job, settings, source, True), KINDS), strict=True)
         )
-        job = submit(settings, spec)
+    found = {}
+    for kind, (job, spec) in jobs.items():
         wait_for(partial(finished, rest, job), 300, f"the {kind} job to finish")
         dead = Counter(value for _, value in read_to_end(settings, spec.dead_letter_topic))
         found[kind] = (alert_keys(settings, spec.alerts_topic), dead)
@@ -131,7 +130,7 @@ def test_a_seeded_stream_over_four_partitions_gives_the_same_alerts_and_dead_let
         run_id=f"d{uuid.uuid4().hex[:5]}",
         seed=11,
         rate=1000,
-        duration_s=40,
+        duration_s=20,
         fraud_share=0.02,
         malformed_share=0.01,
         realtime=False,
@@ -139,7 +138,7 @@ def test_a_seeded_stream_over_four_partitions_gives_the_same_alerts_and_dead_let
     found = run_both(base_settings, source)
     cep_alerts, cep_dead = found["cep"]
     fused_alerts, fused_dead = found["fused"]
-    assert len(cep_alerts) >= len(stats.labels) > 50
+    assert len(cep_alerts) >= len(stats.labels) > 20
     assert {pattern for _, pattern, _, _ in cep_alerts} == {
         "card_testing",
         "velocity_burst",
@@ -165,7 +164,14 @@ def test_window_edges_and_late_events_on_one_partition(stack, base_settings: Set
     first = sorted(edge_cases(run) + clock[:500], key=lambda t: t.event_time)
     produce(base_settings, source, [(t.card_id, t.model_dump_json()) for t in first])
     rest = FlinkRest(base_settings)
-    jobs = {kind: start_job(base_settings, kind, source) for kind in ("cep", "fused")}
+    with ThreadPoolExecutor(2) as pool:
+        jobs = dict(
+            zip(
+                KINDS,
+                pool.map(partial(start_job, base_settings, source, False), KINDS),
+                strict=True,
+            )
+        )
     expected = {
         (f"edge-{run}-ct-inside", "card_testing"),
         (f"edge-{run}-vel-inside", "velocity_burst"),
@@ -175,11 +181,11 @@ def test_window_edges_and_late_events_on_one_partition(stack, base_settings: Set
     try:
         for _, spec in jobs.values():
             wait_for(partial(alerts_on, base_settings, spec.alerts_topic), 120, "edge case alerts")
-        time.sleep(3)  # the watermark passes the last clock event but 300 ms
+        time.sleep(1)  # the watermark (every 50 ms) passes the last clock event but 300 ms
         # a burst 30 s behind the watermark, then more traffic that would let the SQL job fire it
         later = late_events(run, clock[499].event_time) + clock[500:]
         produce(base_settings, source, [(t.card_id, t.model_dump_json()) for t in later])
-        time.sleep(5)
+        time.sleep(2)
         found = {}
         for kind, (job, spec) in jobs.items():
             rest.stop_with_savepoint(job)  # flushes the alerts sink
@@ -197,13 +203,14 @@ def alerts_on(settings: Settings, topic: str) -> bool:
     return len(alert_keys(settings, topic)) >= 4
 
 
-def start_job(settings: Settings, kind: str, source: str) -> tuple[str, CepJobSpec]:
+def start_job(settings: Settings, source: str, bounded: bool, kind: str) -> tuple[str, CepJobSpec]:
     spec = CepJobSpec(
         job_name=f"diff-{kind}-{source}",
         source_topic=source,
         alerts_topic=create_topic(settings, f"diff-alerts-{kind}"),
         dead_letter_topic=create_topic(settings, f"diff-dlq-{kind}"),
         startup_mode="earliest-offset",
+        bounded=bounded,
     )
     submit = submit_cep_job if kind == "cep" else submit_fused_job
     return submit(settings, spec), spec

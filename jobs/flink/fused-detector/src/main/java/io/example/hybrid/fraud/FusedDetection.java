@@ -10,7 +10,11 @@ import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.OffsetResetStrategy;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
+import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
@@ -88,9 +92,20 @@ public final class FusedDetection {
             .process(new Route())
             .uid("route")
             .name("parse and route");
+    KeySelector<Parsed, String> card = parsed -> parsed.cardId;
+    KeyedStream<Parsed, String> byCard;
+    if (env.getParallelism() == 1) {
+      // One subtask: every card is already where keyBy would send it. Reinterpreted as keyed,
+      // the stream chains source, routing and detector, with no serialized exchange; and since
+      // the source makes a new object per record, chained operators need not copy it (with an
+      // exchange, reused objects would change under the references the detector keeps).
+      env.getConfig().enableObjectReuse();
+      byCard = DataStreamUtils.reinterpretAsKeyedStream(valid, card, Types.STRING);
+    } else {
+      byCard = valid.keyBy(card);
+    }
     DataStream<Alert> alerts =
-        valid
-            .keyBy(parsed -> parsed.cardId)
+        byCard
             .process(new FusedDetector(rules))
             .uid("fused-detector")
             .name("fused detector");

@@ -2,14 +2,14 @@ package io.example.hybrid.fraud;
 
 import java.math.BigDecimal;
 import java.math.RoundingMode;
-import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import org.apache.flink.api.common.serialization.AbstractDeserializationSchema;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
- * One parse per record, in the source (so that watermarks are per Kafka partition, as in the
+ * One streaming parse per record (no tree), in the source (so that watermarks are per Kafka partition, as in the
  * SQL job): a valid transaction by the rules of fraud_cep.py's `transactions` view, or the
  * record's bytes for the dead letters.
  */
@@ -32,54 +32,72 @@ public final class TransactionSchema extends AbstractDeserializationSchema<Parse
   }
 
   private Txn parse(byte[] record, Parsed parsed) {
-    JsonNode node;
-    try {
-      node = json.readTree(record);
+    Fields f = new Fields();
+    try (JsonParser parser = json.getFactory().createParser(record)) {
+      if (parser.nextToken() != JsonToken.START_OBJECT) {
+        return null;
+      }
+      while (parser.nextToken() == JsonToken.FIELD_NAME) {
+        String name = parser.currentName();
+        JsonToken value = parser.nextToken();
+        switch (name) {
+          case "schema_version" -> f.schemaVersion = parser.getValueAsInt(0);
+          case "txn_id" -> f.txnId = parser.getValueAsString();
+          case "card_id" -> f.cardId = parser.getValueAsString();
+          case "customer_id" -> f.customerId = parser.getValueAsString();
+          case "amount" -> f.amount = parser.getValueAsString();
+          case "country" -> f.country = parser.getValueAsString();
+          case "event_time" -> f.eventTime = parser.getValueAsString();
+          case "lat" -> f.lat = value.isNumeric() ? parser.getDoubleValue() : null;
+          case "lon" -> f.lon = value.isNumeric() ? parser.getDoubleValue() : null;
+          default -> parser.skipChildren();
+        }
+      }
     } catch (Exception notJson) {
       return null;
     }
-    if (node == null || !node.isObject() || node.path("schema_version").asInt(0) != 1) {
+    if (f.schemaVersion != 1) {
       return null;
     }
-    String txnId = text(node, "txn_id");
-    String cardId = text(node, "card_id");
-    String eventTime = text(node, "event_time");
     try {
       // like the SQL table's `ts`: the event time whenever it parses, even of an invalid record
-      parsed.ts = eventTime == null ? 0 : Instant.parse(eventTime).toEpochMilli();
+      parsed.ts = f.eventTime == null ? 0 : EventTime.epochMillis(f.eventTime);
     } catch (DateTimeParseException unparseable) {
       return null;
     }
-    JsonNode lat = node.get("lat");
-    JsonNode lon = node.get("lon");
-    if (txnId == null || cardId == null || eventTime == null || !number(lat) || !number(lon)) {
+    if (f.txnId == null || f.cardId == null || f.eventTime == null || f.lat == null
+        || f.lon == null || f.amount == null) {
       return null;
     }
     try {
-      BigDecimal amount = new BigDecimal(node.path("amount").asText()).setScale(2, RoundingMode.HALF_UP);
+      BigDecimal amount = new BigDecimal(f.amount).setScale(2, RoundingMode.HALF_UP);
       if (amount.signum() <= 0) {
         return null;
       }
-      parsed.cardId = cardId;
+      parsed.cardId = f.cardId;
       return new Txn(
           parsed.ts,
-          txnId,
-          text(node, "customer_id"),
+          f.txnId,
+          f.customerId,
           amount.movePointRight(2).longValueExact(),
-          text(node, "country"),
-          lat.asDouble(),
-          lon.asDouble());
-    } catch (NumberFormatException | ArithmeticException | DateTimeParseException invalid) {
+          f.country,
+          f.lat,
+          f.lon);
+    } catch (NumberFormatException | ArithmeticException invalid) {
       return null;
     }
   }
 
-  private static String text(JsonNode node, String field) {
-    JsonNode value = node.get(field);
-    return value == null || value.isNull() ? null : value.asText();
-  }
-
-  private static boolean number(JsonNode value) {
-    return value != null && value.isNumber();
+  /** The fields detection reads, as the record has them. */
+  private static final class Fields {
+    int schemaVersion;
+    String txnId;
+    String cardId;
+    String customerId;
+    String amount;
+    String country;
+    String eventTime;
+    Double lat;
+    Double lon;
   }
 }
