@@ -175,6 +175,7 @@ def maven_jars(settings: Settings, module: str) -> Path:
                 f"-DoutputDirectory={target}",
             ],
             f"Maven could not resolve the jars of infra/jvm/{module}",
+            "check network access to Maven Central",
         )
         stamp.touch()
     return target
@@ -195,13 +196,17 @@ def built_jar(settings: Settings, source: Path) -> Path:
             target,
             ["-f", str(source / "pom.xml"), "package", f"-Dbuild.dir={build}"],
             f"Maven could not build {source.relative_to(PROJECT_ROOT)}",
+            "it needs a JDK (javac) and network access to Maven Central; or the source does not"
+            " compile",
         )
         (build / f"{source.name}.jar").rename(jar)
         shutil.rmtree(build)
     return jar
 
 
-def _maven(settings: Settings, subject: str, target: Path, args: list[str], failed: str) -> None:
+def _maven(
+    settings: Settings, subject: str, target: Path, args: list[str], failed: str, remedy: str
+) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise MissingPrerequisite(
@@ -221,6 +226,6 @@ def _maven(settings: Settings, subject: str, target: Path, args: list[str], fail
     if done.returncode != 0:
         raise MissingPrerequisite(
             failed,
-            "check network access to Maven Central; Maven said:\n" + done.stdout[-1500:],
+            f"{remedy}; Maven said:\n" + done.stdout[-1500:],
             subject=subject,
         )
