@@ -37,25 +37,43 @@ def producer(settings: Settings, **options: Any) -> Producer:
     return Producer(client_config(settings, **options))
 
 
+# a rules topic keeps the latest rule set of each job (its key) for as long as the topic lives
+COMPACTED = {"cleanup.policy": "compact"}
+
+
 def project_topics(settings: Settings) -> dict[str, int]:
     """The topics the system uses, with their partition counts."""
     return {
         settings.transactions_topic: settings.transactions_partitions,
         settings.alerts_topic: settings.alerts_partitions,
         settings.dead_letter_topic: 1,
+        settings.rules_topic: 1,
+        settings.rules_applied_topic: 1,
     }
 
 
-def ensure_topics(settings: Settings) -> None:
-    """Create the project's topics with their partition counts; existing topics are kept."""
+def ensure_topics(
+    settings: Settings,
+    topics: dict[str, int] | None = None,
+    compacted: frozenset[str] = frozenset(),
+) -> None:
+    """Create the topics (the project's by default) with their partition counts, the rules
+    topic and those in `compacted` compacted; existing topics are kept."""
+    topics = project_topics(settings) if topics is None else topics
+    compacted = compacted | {settings.rules_topic}
     client = admin(settings)
     try:
         existing = client.list_topics(timeout=10).topics
     except KafkaException as exc:
         raise kafka_unavailable(settings, exc) from exc
     missing = [
-        NewTopic(name, num_partitions=count, replication_factor=1)
-        for name, count in project_topics(settings).items()
+        NewTopic(
+            name,
+            num_partitions=count,
+            replication_factor=1,
+            config=COMPACTED if name in compacted else {},
+        )
+        for name, count in topics.items()
         if name not in existing
     ]
     for future in client.create_topics(missing).values() if missing else []:

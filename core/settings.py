@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     alerts_topic: str = "fraud-alerts"
     alerts_partitions: int = 2
     dead_letter_topic: str = "transactions-dlq"
+    # the fused detector's rule sets (compacted: the latest per job) and its acknowledgements
+    rules_topic: str = "fraud-rules"
+    rules_applied_topic: str = "fraud-rules-applied"
 
     # Flink session cluster
     flink_rest_url: str = "http://localhost:8081"

@@ -15,6 +15,7 @@ from temporalio.worker import Interceptor
 
 from activities.fraud.alerts import AlertRouterActivities
 from activities.fraud.flink_jobs import FlinkJobActivities
+from activities.fraud.rules import RuleActivities
 from activities.orders.inventory import InventoryActivities
 from activities.orders.order import OrderActivities
 from activities.orders.payments import PaymentActivities
@@ -116,6 +117,7 @@ def registrations(
             activities=implementations(
                 fraud_activities,
                 FlinkJobActivities(settings),
+                RuleActivities(settings),
                 AlertRouterActivities(settings, pool, client),
             ),
         ),

@@ -91,8 +91,8 @@ class AlertRouterActivities:
         async with self.pool.connection() as conn:
             inserted = await conn.execute(
                 "insert into fraud_alerts (alert_id, card_id, customer_id, pattern, evidence,"
-                " first_event_time, event_time, cep_detected_at) values"
-                " (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (alert_id) do nothing",
+                " first_event_time, event_time, cep_detected_at, rule_version) values"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict (alert_id) do nothing",
                 (
                     alert.alert_id,
                     alert.card_id,
@@ -102,6 +102,7 @@ class AlertRouterActivities:
                     alert.first_event_time,
                     alert.event_time,
                     alert.detection_time,
+                    alert.rule_version,
                 ),
             )
         return inserted.rowcount == 1

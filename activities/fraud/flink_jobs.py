@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contract import implements
 from core.engines.flink import TERMINAL_STATES, FlinkRest, FlinkSubmitError, submit_python_job
+from core.kafka import ensure_topics
 from core.observability import count_job_state
 from core.settings import PROJECT_ROOT, Settings
 from core.toolchain import built_jar
@@ -36,7 +37,7 @@ def cep_job_arguments(settings: Settings, spec: CepJobSpec) -> list[str]:
     that has one (thresholds included), `--bounded` when bounded."""
     values = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
-        **spec.model_dump(exclude={"thresholds", "bounded"}, exclude_none=True),
+        **spec.model_dump(exclude={"engine", "thresholds", "bounded"}, exclude_none=True),
         **spec.thresholds.model_dump(),
     }
     arguments = [
@@ -48,14 +49,16 @@ def cep_job_arguments(settings: Settings, spec: CepJobSpec) -> list[str]:
 
 
 def submit_cep_job(settings: Settings, spec: CepJobSpec, savepoint: str | None = None) -> str:
-    """Submit the CEP job to the session cluster (blocking); returns its Flink job id."""
-    return submit_python_job(settings, CEP_JOB, cep_job_arguments(settings, spec), savepoint)
-
-
-def submit_fused_job(settings: Settings, spec: CepJobSpec, savepoint: str | None = None) -> str:
-    """Submit the fused detector (the same arguments as the CEP job, plus its jar, which Maven
-    builds on first use); returns its Flink job id."""
-    jar = built_jar(settings, FUSED_DETECTOR)
+    """Submit the spec's job to the session cluster (blocking); returns its Flink job id."""
+    if spec.engine == "sql":
+        return submit_python_job(settings, CEP_JOB, cep_job_arguments(settings, spec), savepoint)
+    # the rules topic must be there when the job starts: its source does not look for it later
+    ensure_topics(
+        settings,
+        {spec.rules_topic: 1, spec.rules_applied_topic: 1},
+        compacted=frozenset({spec.rules_topic}),
+    )
+    jar = built_jar(settings, FUSED_DETECTOR)  # Maven builds it on first use
     arguments = [*cep_job_arguments(settings, spec), "--detector-jar", str(jar)]
     return submit_python_job(settings, FUSED_JOB, arguments, savepoint)
 

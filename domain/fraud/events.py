@@ -67,3 +67,4 @@ class FraudAlert(BaseModel):
     first_event_time: datetime
     event_time: datetime  # of the match's last event
     detection_time: datetime
+    rule_version: int = 0  # of the rule set that matched (0: an alert from before versions)

@@ -1,6 +1,7 @@
 """The streaming side's boundary types: the CEP job's specification (its thresholds and every
-other argument of jobs/flink/fraud_cep.py), the monitor that owns the job, the job's handle and
-progress, and the alert router's progress.
+other argument of jobs/flink/fraud_cep.py), the rule sets the fused detector reads live and what
+it says it did with them, the monitor that owns the job, the job's handle and progress, and the
+alert router's progress.
 
 `CepJobSpec` is the one owner of the CEP job's arguments: the submitting activity turns it into
 the job's command line (activities/fraud/flink_jobs.py), and a unit test checks that the job's
@@ -33,32 +34,47 @@ LiveState = Literal["RUNNING", "RECOVERING"]
 
 
 class CepThresholds(BaseModel):
-    """What each pattern matches (see jobs/flink/fraud_cep.py)."""
+    """Whether each pattern runs and what it matches (see jobs/flink/fraud_cep.py). The fused
+    detector checks a rule set again when it arrives (jobs/flink/fused-detector Rules.java), and
+    refuses one these bounds allow but it cannot run, such as card_testing_small at or above
+    card_testing_large."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # card testing: at least N charges below SMALL, then one of at least LARGE, within WINDOW
+    card_testing_enabled: bool = True
     card_testing_small: float = Field(default=2.00, gt=0, le=MAX_AMOUNT)
     card_testing_min_small: int = Field(default=3, ge=1, le=MAX_REPEAT)
     card_testing_large: float = Field(default=200.0, gt=0, le=MAX_AMOUNT)
     card_testing_window_s: int = Field(default=120, gt=0, le=MAX_WINDOW_S)
     # velocity burst: N charges within WINDOW
+    velocity_enabled: bool = True
     velocity_count: int = Field(default=8, ge=2, le=MAX_REPEAT)
     velocity_window_s: int = Field(default=60, gt=0, le=MAX_WINDOW_S)
     # impossible travel: consecutive charges more than MIN_KM apart at more than MAX_KMH
+    travel_enabled: bool = True
     travel_min_km: float = Field(default=1000.0, gt=0, le=HALF_EARTH_KM)
     travel_max_kmh: float = Field(default=900.0, gt=0, le=1e6)
     travel_window_s: int = Field(default=3600, gt=0, le=MAX_WINDOW_S)
     # escalation: 4 consecutive charges, each FACTOR x the last, the last at least MIN_FINAL
+    escalation_enabled: bool = True
     escalation_factor: float = Field(default=2.0, gt=1, le=1000)
     escalation_min_final: float = Field(default=500.0, gt=0, le=MAX_AMOUNT)
     escalation_window_s: int = Field(default=180, gt=0, le=MAX_WINDOW_S)
 
 
+# fused: one JVM operator per card (jobs/flink/fused_detector.py), its rules changed live;
+# sql: the MATCH_RECOGNIZE job (jobs/flink/fraud_cep.py), the executable specification
+DetectorEngine = Literal["fused", "sql"]
+
+
 class CepJobSpec(BaseModel):
-    """Every argument of the CEP job but the Kafka address (the worker's setting)."""
+    """Every argument of the CEP job but the Kafka address (the worker's setting), and which job
+    it is (the engine)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    engine: DetectorEngine = "fused"
 
     # deterministic: it is how a retried submission finds the job it started
     job_name: str = Field(default="fraud-cep", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -75,7 +91,62 @@ class CepJobSpec(BaseModel):
     watermark_delay_ms: int = Field(default=300, ge=0, le=3_600_000)
     # 0: partitions never go idle (see the job's --idle-timeout-s)
     idle_timeout_s: int = Field(default=0, ge=0, le=86_400)
+    # the fused job reads rule sets keyed by its job name from the (compacted) rules topic and
+    # says what it did with each on the rules-applied topic; the SQL job takes neither
+    rules_topic: KafkaName = "fraud-rules"
+    rules_applied_topic: KafkaName = "fraud-rules-applied"
+    # the version of `thresholds`, carried by every alert they fire
+    rule_version: int = Field(default=0, ge=0)
     thresholds: CepThresholds = Field(default_factory=CepThresholds)
+
+
+class RuleSet(BaseModel):
+    """A record of the rules topic (its key: the job name). Versions only grow: the monitor
+    makes them from the time it publishes, so a new monitor's rules supersede an old one's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=0)
+    thresholds: CepThresholds
+
+
+class RulesApplied(BaseModel):
+    """A record of the rules-applied topic: what one subtask of the fused job did with a rule
+    set (jobs/flink/fused-detector RulesApplied.java writes it)."""
+
+    job_name: str
+    version: int  # -1: the rule set said none
+    subtask: int
+    subtasks: int
+    accepted: bool
+    reason: str | None = None
+    in_force: int  # the version in force after it
+    at: datetime
+
+
+class ApplyRules(BaseModel):
+    """Publish a rule set for the running fused job and wait until every subtask applied it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_name: str
+    rules_topic: KafkaName
+    rules_applied_topic: KafkaName
+    rules: RuleSet
+    timeout: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
+
+
+class JobUpgrade(BaseModel):
+    """FraudMonitorWorkflow.upgrade_job's input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="why, for the log")
+
+
+class RulesInForce(BaseModel):
+    version: int
+    subtasks: int  # how many subtasks said they applied it
 
 
 class MonitorRequest(CepJobSpec):
@@ -176,6 +247,7 @@ class MonitorView(BaseModel):
     # SUBMITTING, RUNNING, RECOVERING, RESTARTING, SAVEPOINTING, or the job's final Flink state
     state: str
     thresholds: CepThresholds
+    rule_version: int = 0  # the version of those thresholds, as the job acknowledged it
     restarts: int
     # times the job stopped processing and Flink recovered it (a TaskManager lost, ...)
     interruptions: int = 0

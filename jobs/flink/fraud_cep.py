@@ -4,7 +4,8 @@ One pattern per fraud scenario, partitioned by card and ordered by event time (w
 bounded delay; an idle-partition timeout is an option, off by default). Alerts go to the alerts
 topic as JSON with an id that is deterministic (pattern, card, first transaction of the match), so
 a replay after a restart produces the same ids and the consumer can drop duplicates. Malformed
-events go, unchanged, to the dead-letter topic; the job keeps running. Thresholds are arguments.
+events go, unchanged, to the dead-letter topic; the job keeps running. Thresholds are arguments
+(a pattern can be switched off); changing them means a new job, restored from a savepoint.
 Run by hand:
 
     flink run -m localhost:8081 -d -py jobs/flink/fraud_cep.py --bootstrap-servers \
@@ -34,6 +35,13 @@ TRANSACTION_COLUMNS = {
 EVENT_TIME = "TO_TIMESTAMP(REPLACE(REPLACE({field}, 'T', ' '), 'Z', ''), 'yyyy-MM-dd HH:mm:ss.SSS')"
 
 
+def flag(text: str) -> bool:
+    """A pattern's on/off switch: true or false."""
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"true or false, not {text!r}")
+    return text.lower() == "true"
+
+
 def parser() -> argparse.ArgumentParser:
     """The job's arguments; their defaults are the project's CepJobSpec defaults."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,6 +52,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--source-topic", default="transactions")
     parser.add_argument("--alerts-topic", default="fraud-alerts")
     parser.add_argument("--dead-letter-topic", default="transactions-dlq")
+    # read by the fused detector only (rules changed live); this job takes its rules from here
+    parser.add_argument("--rules-topic", default="fraud-rules")
+    parser.add_argument("--rules-applied-topic", default="fraud-rules-applied")
+    parser.add_argument("--rule-version", type=int, default=0, help="carried by every alert")
     parser.add_argument("--group-id", default=None, help="defaults to the job name")
     parser.add_argument(
         "--startup-mode",
@@ -63,18 +75,22 @@ def parser() -> argparse.ArgumentParser:
     # detected; cf. FLINK-40504). Set it only for topics with partitions that stay silent.
     parser.add_argument("--idle-timeout-s", type=int, default=0)
     # card testing: at least N charges below SMALL, then one of at least LARGE, within WINDOW
+    parser.add_argument("--card-testing-enabled", type=flag, default=True)
     parser.add_argument("--card-testing-small", type=float, default=2.00)
     parser.add_argument("--card-testing-min-small", type=int, default=3)
     parser.add_argument("--card-testing-large", type=float, default=200.0)
     parser.add_argument("--card-testing-window-s", type=int, default=120)
     # velocity burst: N charges within WINDOW
+    parser.add_argument("--velocity-enabled", type=flag, default=True)
     parser.add_argument("--velocity-count", type=int, default=8)
     parser.add_argument("--velocity-window-s", type=int, default=60)
     # impossible travel: consecutive charges more than MIN_KM apart at more than MAX_KMH
+    parser.add_argument("--travel-enabled", type=flag, default=True)
     parser.add_argument("--travel-min-km", type=float, default=1000.0)
     parser.add_argument("--travel-max-kmh", type=float, default=900.0)
     parser.add_argument("--travel-window-s", type=int, default=3600)
     # escalation: 4 consecutive charges, each FACTOR x the last, the last at least MIN_FINAL
+    parser.add_argument("--escalation-enabled", type=flag, default=True)
     parser.add_argument("--escalation-factor", type=float, default=2.0)
     parser.add_argument("--escalation-min-final", type=float, default=500.0)
     parser.add_argument("--escalation-window-s", type=int, default=180)
@@ -122,7 +138,7 @@ def main() -> None:
         CREATE TABLE fraud_alerts (
             alert_id STRING, card_id STRING, customer_id STRING, `pattern` STRING,
             evidence STRING, first_event_time TIMESTAMP_LTZ(3), event_time TIMESTAMP_LTZ(3),
-            detection_time TIMESTAMP_LTZ(3)
+            detection_time TIMESTAMP_LTZ(3), rule_version BIGINT
         ) WITH (
             {kafka}, 'topic' = '{args.alerts_topic}',
             'key.format' = 'raw', 'key.fields' = 'card_id',
@@ -158,7 +174,8 @@ def main() -> None:
         return f"""
             SELECT CONCAT('{pattern}-', card_id, '-', first_txn) AS alert_id, card_id,
                    customer_id, '{pattern}' AS `pattern`, evidence, first_event_time, event_time,
-                   CAST(CURRENT_TIMESTAMP AS TIMESTAMP_LTZ(3)) AS detection_time
+                   CAST(CURRENT_TIMESTAMP AS TIMESTAMP_LTZ(3)) AS detection_time,
+                   CAST({args.rule_version} AS BIGINT) AS rule_version
             FROM transactions
             MATCH_RECOGNIZE (
                 PARTITION BY card_id ORDER BY ts
@@ -217,11 +234,19 @@ def main() -> None:
         f" E4 AS E4.amount >= {factor} * E3.amount AND E4.amount >= {args.escalation_min_final}",
     )
 
+    enabled = [
+        query
+        for query, on in (
+            (card_testing, args.card_testing_enabled),
+            (velocity, args.velocity_enabled),
+            (travel, args.travel_enabled),
+            (escalation, args.escalation_enabled),
+        )
+        if on
+    ]
     statements = env.create_statement_set()
-    statements.add_insert_sql(
-        f"INSERT INTO fraud_alerts {card_testing} UNION ALL {velocity}"
-        f" UNION ALL {travel} UNION ALL {escalation}"
-    )
+    if enabled:
+        statements.add_insert_sql(f"INSERT INTO fraud_alerts {' UNION ALL '.join(enabled)}")
     statements.add_insert_sql(
         f"INSERT INTO dead_letters SELECT payload FROM raw_transactions WHERE NOT ({valid})"
     )

@@ -5,7 +5,9 @@ differential test holds the two to the same alerts), at a fraction of the cost: 
 operator (jobs/flink/fused-detector, built by Maven) keeps each card's rule state compact,
 evaluates the four patterns as each event arrives and registers at most one timer per card and
 second. Transactions are read and parsed once; whatever detection cannot read goes, unchanged,
-to the dead-letter topic. Same arguments as fraud_cep.py, plus the jar. Run by hand:
+to the dead-letter topic. Same arguments as fraud_cep.py, plus the jar; the thresholds given are
+the rule set in force until a newer version arrives on the rules topic (see FusedDetector.java).
+Run by hand:
 
     flink run -m localhost:8081 -d -py jobs/flink/fused_detector.py --bootstrap-servers \
         localhost:19092 --job-name fraud-fused --detector-jar .stack/jars/fused-detector/*.jar
@@ -13,11 +15,16 @@ to the dead-letter topic. Same arguments as fraud_cep.py, plus the jar. Run by h
 
 from __future__ import annotations
 
+import json
+
 from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
 
 from jobs.flink.fraud_cep import parser as cep_parser
+
+# the thresholds among the arguments: each pattern's start with its name
+PATTERN_PREFIXES = ("card_testing_", "velocity_", "travel_", "escalation_")
 
 
 def main() -> None:
@@ -32,30 +39,21 @@ def main() -> None:
     config.set_string("execution.checkpointing.interval", f"{args.checkpoint_interval_s}s")
     config.set_string("pipeline.auto-watermark-interval", "50ms")
     env = StreamExecutionEnvironment.get_execution_environment(config)
-    fraud = get_gateway().jvm.io.example.hybrid.fraud
-    rules = fraud.Rules(
-        args.card_testing_small,
-        args.card_testing_min_small,
-        args.card_testing_large,
-        args.card_testing_window_s,
-        args.velocity_count,
-        args.velocity_window_s,
-        args.travel_min_km,
-        args.travel_max_kmh,
-        args.travel_window_s,
-        args.escalation_factor,
-        args.escalation_min_final,
-        args.escalation_window_s,
-    )
-    fraud.FusedDetection.build(
+    # the rule set in force until the rules topic brings a newer one, as RuleSet JSON
+    thresholds = {k: v for k, v in vars(args).items() if k.startswith(PATTERN_PREFIXES)}
+    rules = json.dumps({"version": args.rule_version, "thresholds": thresholds})
+    get_gateway().jvm.io.example.hybrid.fraud.FusedDetection.build(
         env._j_stream_execution_environment,
         args.bootstrap_servers,
+        args.job_name,
         args.source_topic,
         args.group_id or args.job_name,
         args.startup_mode,
         args.bounded,
         args.alerts_topic,
         args.dead_letter_topic,
+        args.rules_topic,
+        args.rules_applied_topic,
         args.watermark_delay_ms,
         args.idle_timeout_s,
         rules,

@@ -99,7 +99,9 @@ STATED: dict[str, Callable[[Ran], bool]] = {
         "QueryResult", "state", "RUNNING"
     ),
     "$T workflow update execute -w fraud-monitor-fraud-cep-scratch --name update_thresholds "
-    "--input-file docs/examples/thresholds.json": says("velocity_count", "RUNNING"),
+    "--input-file docs/examples/thresholds.json": says("velocity_count", "rule_version", "RUNNING"),
+    "$T workflow update execute -w fraud-monitor-fraud-cep-scratch --name upgrade_job "
+    "--input-file docs/examples/upgrade.json": says("rule_version", "RUNNING"),
     "$T workflow list --query 'WorkflowId=\"fraud-monitor-fraud-cep-scratch\"'": says(
         "FraudMonitorWorkflow"
     ),

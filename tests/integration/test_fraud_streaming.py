@@ -1,12 +1,12 @@
-"""Streaming fraud detection end to end: the generator's labelled stream on Kafka, the Flink CEP
-job owned by FraudMonitorWorkflow on the session cluster, alerts routed by AlertRouterWorkflow
-into PostgreSQL and into running order sagas."""
+"""Streaming fraud detection end to end: the generator's labelled stream on Kafka, the fused
+detector owned by FraudMonitorWorkflow on the session cluster (its rules changed live, its code
+upgraded through a savepoint), alerts routed by AlertRouterWorkflow into PostgreSQL and into
+running order sagas."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import time
@@ -17,16 +17,23 @@ from decimal import Decimal
 
 import pytest
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
 
 from client.fraud import monitor_request
 from core.engines.flink import FlinkRest
 from core.kafka import create_topic, read_to_end
 from core.settings import Settings
 from domain.fraud.evaluation import Evaluation, evaluate
-from domain.fraud.events import FraudPattern, Transaction
+from domain.fraud.events import FraudAlert, FraudPattern, Transaction
 from domain.fraud.generator import StreamStats, card_testing_attack, produce
-from domain.fraud.monitor import MonitorView
+from domain.fraud.monitor import CepThresholds, JobUpgrade, MonitorView
 from domain.orders.examples import an_order
 from domain.orders.models import OrderStatus
 from stack.launcher import Stack
@@ -325,23 +332,34 @@ def _restarts(stack: Stack, service: str) -> int:
     return next(r.restarts for r in stack.status() if r.name == service)
 
 
-async def test_threshold_update_switches_through_a_savepoint_without_loss(
+def alerts_of(settings: Settings, runs: list[str]) -> list[FraudAlert]:
+    """The alerts on the alerts topic for the cards of these generator runs."""
+    alerts = (
+        FraudAlert.model_validate_json(v) for _, v in read_to_end(settings, settings.alerts_topic)
+    )
+    return [a for a in alerts if any(a.card_id.startswith(f"card-{run}-") for run in runs)]
+
+
+async def test_a_rule_change_takes_effect_live_and_each_fraud_is_alerted_once(
     monitor: WorkflowHandle, stream_settings: Settings
 ) -> None:
     start = datetime.now(UTC) + timedelta(minutes=60)  # after every stream above
     runs = [uuid.uuid4().hex[:6] for _ in range(2)]
     first = await fast_run(stream_settings, runs[0], seed=31, start=start)
-    before = await monitor.query(FraudMonitorWorkflow.state)
+    before = await running(monitor)
+    [first_result] = await full_recall(stream_settings, runs[:1])
+    assert first_result.overall.recall == 1.0
+
+    began = time.monotonic()
     after = await monitor.execute_update(
-        FraudMonitorWorkflow.update_thresholds,
-        before.thresholds.model_copy(update={"travel_max_kmh": 850.0}),
+        FraudMonitorWorkflow.update_thresholds, CepThresholds(travel_max_kmh=850.0)
     )
+    print(f"rule change answered in {time.monotonic() - began:.2f} s")
     assert after.thresholds.travel_max_kmh == 850.0
-    assert after.job_id != before.job_id
-    rest = FlinkRest(stream_settings)
-    assert rest.job(known(before.job_id))["state"] == "FINISHED"  # stopped with a savepoint
-    restored = rest.checkpoints(known(after.job_id))["latest"]["restored"]
-    assert restored["is_savepoint"] is True
+    assert after.rule_version > before.rule_version
+    assert after.job_id == before.job_id  # no restart
+    assert FlinkRest(stream_settings).job(known(after.job_id))["state"] == "RUNNING"
+
     await fast_run(
         stream_settings,
         runs[1],
@@ -349,15 +367,62 @@ async def test_threshold_update_switches_through_a_savepoint_without_loss(
         start=max(label.last_event_time for label in first.labels) + timedelta(minutes=5),
     )
     results = await full_recall(stream_settings, runs)
-    assert [r.overall.recall for r in results] == [1.0, 1.0], "an alert was lost in the switch"
+    assert [r.overall.recall for r in results] == [1.0, 1.0], "an alert was lost in the change"
+    alerts = alerts_of(stream_settings, runs)
+    ids = [alert.alert_id for alert in alerts]
+    assert len(ids) == len(set(ids)) == sum(r.overall.alerts for r in results)
+    # each under the version in force when its last event was evaluated
+    assert {a.rule_version for a in alerts_of(stream_settings, runs[:1])} == {before.rule_version}
+    assert {a.rule_version for a in alerts_of(stream_settings, runs[1:])} == {after.rule_version}
+
+
+async def test_a_rule_set_the_job_refuses_fails_the_update_with_its_reason(
+    monitor: WorkflowHandle,
+) -> None:
+    before = await running(monitor)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await monitor.execute_update(
+            FraudMonitorWorkflow.update_thresholds, CepThresholds(card_testing_small=300.0)
+        )
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "ThresholdsRefused"
+    # the job's own words (Rules.java), and the version it keeps
+    assert "card_testing_small (300.00) must be below card_testing_large (200.00)" in str(cause)
+    assert f"version {before.rule_version} stays in force" in str(cause)
+    view = await monitor.query(FraudMonitorWorkflow.state)
+    assert (view.rule_version, view.thresholds) == (before.rule_version, before.thresholds)
+
+
+async def test_a_job_upgrade_goes_through_a_savepoint_without_loss(
+    monitor: WorkflowHandle, stream_settings: Settings
+) -> None:
+    start = datetime.now(UTC) + timedelta(minutes=90)  # after every stream above
+    runs = [uuid.uuid4().hex[:6] for _ in range(2)]
+    first = await fast_run(stream_settings, runs[0], seed=41, start=start)
+    before = await running(monitor)
+    after = await monitor.execute_update(
+        FraudMonitorWorkflow.upgrade_job, JobUpgrade(reason="test: the same code again")
+    )
+    assert after.job_id != before.job_id
+    assert (after.rule_version, after.thresholds) == (before.rule_version, before.thresholds)
+    rest = FlinkRest(stream_settings)
+    assert rest.job(known(before.job_id))["state"] == "FINISHED"  # stopped with a savepoint
+    restored = rest.checkpoints(known(after.job_id))["latest"]["restored"]
+    assert restored["is_savepoint"] is True
+    await fast_run(
+        stream_settings,
+        runs[1],
+        seed=42,
+        start=max(label.last_event_time for label in first.labels) + timedelta(minutes=5),
+    )
+    results = await full_recall(stream_settings, runs)
+    assert [r.overall.recall for r in results] == [1.0, 1.0], "an alert was lost in the upgrade"
     # and none was sent twice: the savepoint flushed the sink, the new job resumed after it
-    sent = [
-        json.loads(value)["alert_id"]
-        for _, value in read_to_end(stream_settings, stream_settings.alerts_topic)
-        if any(f"card-{run}-" in value for run in runs)
-    ]
-    assert len(sent) == sum(r.overall.alerts for r in results)
-    assert len(sent) == len(set(sent))
+    ids = [alert.alert_id for alert in alerts_of(stream_settings, runs)]
+    assert len(ids) == len(set(ids)) == sum(r.overall.alerts for r in results)
+    # the restored job still runs the rule set it had (broadcast state)
+    assert {a.rule_version for a in alerts_of(stream_settings, runs[1:])} == {after.rule_version}
 
 
 async def test_cancelling_the_monitor_during_its_submission_cancels_the_new_job(

@@ -22,7 +22,7 @@ from functools import partial
 
 import pytest
 
-from activities.fraud.flink_jobs import submit_cep_job, submit_fused_job
+from activities.fraud.flink_jobs import submit_cep_job
 from core.engines.flink import FlinkRest
 from core.kafka import create_topic, read_to_end
 from core.settings import Settings
@@ -211,6 +211,6 @@ def start_job(settings: Settings, source: str, bounded: bool, kind: str) -> tupl
         dead_letter_topic=create_topic(settings, f"diff-dlq-{kind}"),
         startup_mode="earliest-offset",
         bounded=bounded,
+        engine="sql" if kind == "cep" else "fused",
     )
-    submit = submit_cep_job if kind == "cep" else submit_fused_job
-    return submit(settings, spec), spec
+    return submit_cep_job(settings, spec), spec

@@ -13,11 +13,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contract import implements
 from domain.fraud.monitor import (
+    ApplyRules,
     CancelJob,
     CepThresholds,
     JobHandle,
     JobProgress,
     RouterProgress,
+    RuleSet,
+    RulesInForce,
     StopJob,
     SubmitCepJob,
     WatchJob,
@@ -33,7 +36,9 @@ class ScriptedFlink:
         a submission in flight until the test releases it; `end_watch` makes the watch of a
         running job return, as at the end of a watch period; a job set RECOVERING (a TaskManager
     lost) and back ends a watch with `changed`; `refuses` says which thresholds the
-        cluster rejects; `restarting` makes every watch report that Flink keeps restarting."""
+        cluster rejects; `restarting` makes every watch report that Flink keeps restarting.
+        Rule sets published live are kept in `rule_sets`; the job refuses one as the real one
+        does, when card testing's small amount is not below its large one."""
 
     jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, state)
     submissions: list[SubmitCepJob] = field(default_factory=list)
@@ -45,6 +50,7 @@ class ScriptedFlink:
     end_watch: asyncio.Event = field(default_factory=asyncio.Event)
     refuses: Callable[[CepThresholds], bool] = lambda thresholds: False
     restarting: bool = False
+    rule_sets: list[RuleSet] = field(default_factory=list)
 
     def state(self, job_id: str) -> str:
         return self.jobs[job_id][1]
@@ -121,10 +127,22 @@ class ScriptedFlink:
                     self.jobs[job_id] = (name, "CANCELED")
             return "CANCELED"
 
+        @implements(declared.apply_rules)
+        async def apply_rules(request: ApplyRules) -> RulesInForce:
+            self.rule_sets.append(request.rules)
+            thresholds = request.rules.thresholds
+            if thresholds.card_testing_small >= thresholds.card_testing_large:
+                raise ApplicationError(
+                    "card_testing_small must be below card_testing_large",
+                    type=declared.RULES_REFUSED,
+                    non_retryable=True,
+                )
+            return RulesInForce(version=request.rules.version, subtasks=1)
+
         @implements(declared.route_alerts)
         async def route_alerts(group_id: str) -> RouterProgress:
             while True:  # until cancelled, as the real one
                 activity.heartbeat()
                 await asyncio.sleep(0.1)
 
-        return [submit_job, watch_job, stop_with_savepoint, cancel_job, route_alerts]
+        return [submit_job, watch_job, stop_with_savepoint, cancel_job, apply_rules, route_alerts]

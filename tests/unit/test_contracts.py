@@ -1,12 +1,14 @@
 """One owner per contract that crosses a process, and a check for every copy of it.
 
 The engine jobs cannot import the project, so they keep copies: of the transaction event's
-fields (the Flink and the Spark job), of the CEP job's arguments (its argparse defaults), of the
+fields (the Flink and the Spark job), of the CEP job's arguments (its argparse defaults; the
+fused job's Java rules), of the
 feature list (the Spark job); and each activity implements a declaration of its workflow. Each
 test fails when a copy drifts from its owner."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import typing
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from pyspark.sql import types as spark_types
 from temporalio import activity
 
 from activities.contract import ContractMismatch, implements
-from activities.fraud.flink_jobs import cep_job_arguments
+from activities.fraud.flink_jobs import FUSED_DETECTOR, cep_job_arguments
 from activities.pipeline.model_training import TrainingActivities
 from core.settings import Settings
 from domain.fraud.events import SCHEMA_VERSION, Transaction
@@ -29,7 +31,7 @@ from domain.pipeline.etl import spark_arguments
 from domain.pipeline.features import FEATURES
 from domain.pipeline.models import EtlPlan, PartitionRange, TrainingRequest
 from domain.pipeline.scoring import CardHistory, order_features
-from jobs.flink import fraud_cep
+from jobs.flink import fraud_cep, fused_detector
 from jobs.ray import train_fraud_model
 from jobs.spark import features as spark_features
 from worker.registrations import declared_activities, registrations
@@ -105,7 +107,9 @@ def job_options() -> dict[str, Any]:
 
 def spec_defaults() -> dict[str, Any]:
     fields = {
-        name: f.default for name, f in CepJobSpec.model_fields.items() if name != "thresholds"
+        name: f.default
+        for name, f in CepJobSpec.model_fields.items()
+        if name not in ("thresholds", "engine")  # which job: not an argument of it
     }
     return fields | CepThresholds().model_dump()
 
@@ -127,7 +131,21 @@ def test_the_submitted_command_line_is_the_spec() -> None:
     )
     parsed = vars(fraud_cep.parser().parse_args(cep_job_arguments(SETTINGS, spec)))
     assert parsed.pop("bootstrap_servers") == SETTINGS.kafka_bootstrap_servers
-    assert parsed == spec.model_dump(exclude={"thresholds"}) | spec.thresholds.model_dump()
+    assert (
+        parsed == spec.model_dump(exclude={"thresholds", "engine"}) | spec.thresholds.model_dump()
+    )
+
+
+def test_the_fused_job_reads_every_threshold_and_nothing_else() -> None:
+    """Its launcher picks the thresholds out of the arguments by their patterns' prefixes, and
+    its Java rules read each by name (Rules.FIELDS)."""
+    arguments = vars(fraud_cep.parser().parse_args(["--bootstrap-servers", "k"]))
+    picked = {name for name in arguments if name.startswith(fused_detector.PATTERN_PREFIXES)}
+    assert picked == set(CepThresholds.model_fields)
+    rules_java = (FUSED_DETECTOR / "src/main/java/io/example/hybrid/fraud/Rules.java").read_text()
+    fields_block = re.search(r"FIELDS\s*=\s*Set\.of\((.*?)\);", rules_java, re.DOTALL)
+    assert fields_block is not None
+    assert set(re.findall(r'"(\w+)"', fields_block.group(1))) == set(CepThresholds.model_fields)
 
 
 def test_a_monitor_submits_its_own_spec() -> None:

@@ -79,6 +79,7 @@ UPDATE_EXAMPLES: dict[str, Any] = {
     "decide_review": {"decision": "REJECT", "reviewer": "rita", "note": "checked"},
     "cancel": {"reason": "changed mind"},
     "update_thresholds": {"velocity_count": 9},
+    "upgrade_job": {"reason": "fused detector with a new pattern"},
 }
 SIGNAL_EXAMPLES: dict[str, Any] = {
     "fraud_alert": {"alert_id": "a-1", "card_id": "card_visa_4242", "pattern": "card_testing"},

@@ -1,4 +1,5 @@
-"""FraudMonitorWorkflow's threshold Update and its cancellation, with a scripted Flink standing in
+"""FraudMonitorWorkflow's threshold Update (live for the fused job, through a savepoint for the
+SQL job), its job upgrade and its cancellation, with a scripted Flink standing in
 for the session cluster (the real one is exercised in tests/integration/test_fraud_streaming.py,
 where a cancellation cannot be aimed this precisely). On a dev server of their own: the
 time-skipping test server refuses to cancel an activity that waits for its cancellation
@@ -88,6 +89,7 @@ async def start(
     env: WorkflowEnvironment, task_queue: str, thresholds: CepThresholds, **request: Any
 ) -> WorkflowHandle:
     name = f"fraud-cep-{uuid.uuid4().hex[:6]}"
+    request.setdefault("engine", "sql")  # the savepoint path, unless a test says otherwise
     return await env.client.start_workflow(
         FraudMonitorWorkflow.run,
         MonitorRequest(
@@ -108,6 +110,74 @@ async def running(handle: WorkflowHandle) -> MonitorView:
             return view
         await asyncio.sleep(0.05)
     raise AssertionError(f"the monitor never ran its job: {view}")
+
+
+async def test_the_fused_job_takes_new_thresholds_live_as_the_next_rule_version(
+    monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
+) -> None:
+    scripted, task_queue = flink
+    handle = await start(monitor_env, task_queue, CepThresholds(), engine="fused")
+    before = await running(handle)
+    assert before.rule_version > 0  # from the time the monitor started: newer than any before
+
+    after = await handle.execute_update(
+        "update_thresholds", {"velocity_count": 5}, result_type=MonitorView
+    )
+
+    [published] = scripted.rule_sets
+    assert published.version > before.rule_version
+    assert published.thresholds == CepThresholds(velocity_count=5)
+    assert (after.rule_version, after.thresholds) == (published.version, published.thresholds)
+    assert len(scripted.submissions) == 1  # no restart
+    assert before.job_id is not None
+    assert after.job_id == before.job_id
+    assert scripted.state(before.job_id) == "RUNNING"
+
+
+async def test_a_rule_set_the_job_refuses_fails_the_update_and_the_old_one_stays(
+    monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
+) -> None:
+    _, task_queue = flink
+    handle = await start(monitor_env, task_queue, CepThresholds(), engine="fused")
+    before = await running(handle)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update("update_thresholds", {"card_testing_small": 300.0})
+
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "ThresholdsRefused"
+    assert "card_testing_small must be below card_testing_large" in cause.message
+    view = await handle.query(FraudMonitorWorkflow.state)
+    assert (view.rule_version, view.thresholds) == (before.rule_version, before.thresholds)
+    # and the next change goes through
+    after = await handle.execute_update(
+        "update_thresholds", {"velocity_count": 6}, result_type=MonitorView
+    )
+    assert after.thresholds == CepThresholds(velocity_count=6)
+
+
+async def test_an_upgrade_restarts_the_job_from_a_savepoint_with_its_rules(
+    monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
+) -> None:
+    scripted, task_queue = flink
+    handle = await start(monitor_env, task_queue, CepThresholds(), engine="fused")
+    await running(handle)
+    changed = await handle.execute_update(
+        "update_thresholds", {"velocity_count": 7}, result_type=MonitorView
+    )
+    assert changed.job_id is not None
+
+    upgraded = await handle.execute_update(
+        "upgrade_job", {"reason": "a new detector"}, result_type=MonitorView
+    )
+
+    assert scripted.state(changed.job_id) == "FINISHED"  # stopped with a savepoint
+    restart = scripted.submissions[-1]
+    assert restart.savepoint == f"file:/savepoints/{changed.job_id}"
+    assert restart.spec.thresholds == CepThresholds(velocity_count=7)
+    assert restart.spec.rule_version == changed.rule_version
+    assert (upgraded.state, upgraded.rule_version) == ("RUNNING", changed.rule_version)
 
 
 async def test_a_partial_threshold_update_keeps_the_other_thresholds(

@@ -31,7 +31,7 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
-from activities.fraud.flink_jobs import submit_cep_job, submit_fused_job
+from activities.fraud.flink_jobs import submit_cep_job
 from core.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
 from core.kafka import create_topic, end_offsets, read_to_end
 from core.settings import PROJECT_ROOT, Settings
@@ -39,7 +39,7 @@ from core.temporal import connect
 from domain.fraud.evaluation import Evaluation, evaluate
 from domain.fraud.events import FraudAlert
 from domain.fraud.generator import produce
-from domain.fraud.monitor import CepJobSpec, StartupMode
+from domain.fraud.monitor import CepJobSpec, DetectorEngine, StartupMode
 from workflows.fraud.alert_router import AlertRouterWorkflow
 
 log = logging.getLogger("bench.stream")
@@ -103,9 +103,15 @@ def alert_keys(settings: Settings, topic: str) -> set[tuple[str, str, datetime, 
 
 
 def _cep_job(
-    settings: Settings, name: str, source: str, mode: StartupMode, alerts: str | None = None
+    settings: Settings,
+    engine: DetectorEngine,
+    name: str,
+    source: str,
+    mode: StartupMode,
+    alerts: str | None = None,
 ) -> CepJobSpec:
     return CepJobSpec(
+        engine=engine,
         job_name=name,
         source_topic=source,
         alerts_topic=alerts or settings.alerts_topic,
@@ -156,11 +162,12 @@ def _bounded_rates(
     )
     passthrough = _bounded_rate(rest, copy_job, records)
     rates, alerts = [], []
-    for kind, submit in (("cep", submit_cep_job), ("fused", submit_fused_job)):
-        topic = create_topic(settings, f"bench-alerts-{kind}", 1)
-        job = submit(
-            settings, _cep_job(settings, f"bench-{kind}-{source}", source, "earliest-offset", topic)
+    for engine in ("sql", "fused"):
+        topic = create_topic(settings, f"bench-alerts-{engine}", 1)
+        spec = _cep_job(
+            settings, engine, f"bench-{engine}-{source}", source, "earliest-offset", topic
         )
+        job = submit_cep_job(settings, spec)
         rates.append(_bounded_rate(rest, job, records))
         alerts.append(alert_keys(settings, topic))
     return passthrough, rates[0], rates[1], len(alerts[0] ^ alerts[1])
@@ -194,7 +201,9 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
         start_new_session=True,
     )
     live_job = await asyncio.to_thread(
-        submit_fused_job, settings, _cep_job(settings, f"bench-live-{live}", live, "latest-offset")
+        submit_cep_job,
+        settings,
+        _cep_job(settings, "fused", f"bench-live-{live}", live, "latest-offset"),
     )
     try:
         router = await _start_router(settings, f"bench-{live}")

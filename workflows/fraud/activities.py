@@ -7,10 +7,12 @@ from __future__ import annotations
 from temporalio import activity
 
 from domain.fraud.monitor import (
+    ApplyRules,
     CancelJob,
     JobHandle,
     JobProgress,
     RouterProgress,
+    RulesInForce,
     StopJob,
     SubmitCepJob,
     WatchJob,
@@ -20,6 +22,10 @@ from domain.fraud.monitor import (
 JOB_NOT_RUNNING = "JobNotRunning"
 # submit_job's final error when the cluster refuses the job itself (its SQL, its arguments)
 CEP_JOB_REJECTED = "CepJobRejected"
+# apply_rules' final errors: the job refused the rule set (the message is its reason), or did
+# not say it applied it in time
+RULES_REFUSED = "RulesRefused"
+RULES_NOT_APPLIED = "RulesNotApplied"
 
 
 @activity.defn
@@ -46,6 +52,13 @@ async def stop_with_savepoint(request: StopJob) -> str:
 @activity.defn
 async def cancel_job(request: CancelJob) -> str:
     """Cancel the job of that id and any job running under that name; returns the last state."""
+    raise NotImplementedError
+
+
+@activity.defn
+async def apply_rules(request: ApplyRules) -> RulesInForce:
+    """Publish a rule set on the rules topic and wait until every subtask of the fused job
+    applied it (RULES_REFUSED with the job's reason, RULES_NOT_APPLIED after the timeout)."""
     raise NotImplementedError
 
 

@@ -7,24 +7,28 @@
         and restart it as if it had failed (Flink alone would restart it forever)
     after each watch period: continue as new, carrying the job id; after many restarts too
         (bounded history)
-    update `update_thresholds`: stop the job with a savepoint, restart it from there with the
-        new thresholds, answer once it runs; when Flink refuses the new job, restore the old
-        thresholds from the same savepoint and fail the update with the reason
+    update `update_thresholds`, fused job: publish the next rule set version on the rules
+        topic, answer once every subtask of the running job says it applied it (no restart);
+        a rule set the job refuses fails the update with the job's reason, the old one stays
+    update `update_thresholds`, SQL job; update `upgrade_job`, either: stop the job with a
+        savepoint, restart it from there (with the new thresholds; with the current code),
+        answer once it runs; when Flink refuses the new job, restore the old thresholds from
+        the same savepoint and fail the update with the reason
     when the workflow is cancelled: cancel the Flink job, by id and by name (a submission in
         flight is waited for: its job's id is not known yet), then end cancelled
 
     while it runs: a job that stops processing (Flink restarts it, or its tasks wait for a
         TaskManager) is RECOVERING in the state, until it runs again; each time is counted
 
-Query `state`: the job id, its state, the thresholds, the restart and interruption counts and
-the last progress.
+Query `state`: the job id, its state, the thresholds and their rule version, the restart and
+interruption counts and the last progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from temporalio import workflow
@@ -36,13 +40,16 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from domain.fraud.monitor import (
+        ApplyRules,
         CancelJob,
         CepThresholds,
         JobHandle,
         JobProgress,
+        JobUpgrade,
         LiveState,
         MonitorRequest,
         MonitorView,
+        RuleSet,
         StopJob,
         SubmitCepJob,
         WatchJob,
@@ -70,6 +77,13 @@ SAVEPOINT = ActivityOptions(
     heartbeat_timeout=timedelta(seconds=30),
     retry_policy=RETRY,
 )
+APPLY_RULES = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=1),
+    heartbeat_timeout=timedelta(seconds=10),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+)
+# rule sets live for the fused job: its update_thresholds no longer restarts it
+LIVE_RULES = "live-rules"
 CANCEL = ActivityOptions(
     start_to_close_timeout=timedelta(minutes=2),
     heartbeat_timeout=timedelta(seconds=10),
@@ -77,11 +91,19 @@ CANCEL = ActivityOptions(
 )
 
 
+def version_at(now: datetime) -> int:
+    """A rule set's version: when it was made, in ms since the epoch (versions only grow)."""
+    return int(now.timestamp() * 1000)
+
+
 @workflow.defn(failure_exception_types=[ValidationError])
 class FraudMonitorWorkflow:
     @workflow.init
     @checked_init
     def __init__(self, request: MonitorRequest) -> None:
+        if request.rule_version == 0:
+            # a new monitor's rules supersede whatever an earlier one left on the rules topic
+            request = request.model_copy(update={"rule_version": version_at(workflow.now())})
         self.request = request
         self.job_id = request.job_id
         self.job_state = "SUBMITTING"
@@ -94,6 +116,7 @@ class FraudMonitorWorkflow:
         self.previous_thresholds: CepThresholds | None = None  # while a switch is in flight
         self.switch_error: str | None = None
         self.switches = 0
+        self.rules_changing = False
         self.watch: ActivityHandle[JobProgress] | None = None
 
     @workflow.run
@@ -119,12 +142,12 @@ class FraudMonitorWorkflow:
                 if progress.state == "RESTARTING":
                     await self.take_over_restarts(handle.job_id, progress)
                 elif progress.state not in ENDED:
-                    self.continue_as_new(job_id=self.job_id)
+                    await self.continue_as_new(job_id=self.job_id)
                 await self.back_off()
                 if workflow.info().is_continue_as_new_suggested() or (
                     workflow.info().get_current_history_length() > MAX_HISTORY_EVENTS
                 ):
-                    self.continue_as_new(job_id=None)  # a job that keeps failing: bounded too
+                    await self.continue_as_new(job_id=None)  # a job that keeps failing: bounded too
         except (asyncio.CancelledError, ActivityError) as error:
             if not is_cancellation(error):
                 raise
@@ -139,14 +162,76 @@ class FraudMonitorWorkflow:
 
     @workflow.update
     async def update_thresholds(self, thresholds: CepThresholds) -> MonitorView:
-        """Stop the job with a savepoint and restart it from there with new thresholds: the
-        restored offsets and CEP state mean no alert is lost, and the savepoint flushes the
-        sink so none is sent twice. The fields given replace the current ones; fields left out
-        of the input keep their current values (a client that sends a whole CepThresholds
-        replaces them all)."""
-        switches = self.switches
+        """Change the thresholds. The fields given replace the current ones; fields left out of
+        the input keep their current values (a client that sends a whole CepThresholds replaces
+        them all). The fused job takes them live, as the next rule set version; the SQL job is
+        stopped with a savepoint and restarted from there with them: the restored offsets and
+        CEP state mean no alert is lost, and the savepoint flushes the sink so none is sent
+        twice."""
         given = thresholds.model_dump(include=thresholds.model_fields_set)
-        self.new_thresholds = self.request.thresholds.model_copy(update=given)
+        wanted = self.request.thresholds.model_copy(update=given)
+        if self.request.engine == "fused" and workflow.patched(LIVE_RULES):
+            return await self.apply_rules(wanted)
+        return await self.restart_from_savepoint(wanted)
+
+    @update_thresholds.validator
+    def validate_thresholds(self, thresholds: CepThresholds) -> None:
+        self.check_ready_for_a_change()
+
+    @workflow.update
+    async def upgrade_job(self, upgrade: JobUpgrade) -> MonitorView:
+        """Stop the job with a savepoint and submit it again from there, as the worker's code
+        builds it now (a new version of the detector): its card state, offsets and rules carry
+        over (every operator has a uid)."""
+        workflow.logger.info("upgrading Flink job %s: %s", self.job_id, upgrade.reason)
+        return await self.restart_from_savepoint(self.request.thresholds)
+
+    @upgrade_job.validator
+    def validate_upgrade(self, upgrade: JobUpgrade) -> None:
+        self.check_ready_for_a_change()
+
+    def check_ready_for_a_change(self) -> None:
+        if self.new_thresholds is not None or self.rules_changing:
+            raise ValueError("a change of thresholds or an upgrade is already in progress")
+        if self.job_state != "RUNNING":
+            raise ValueError(f"the CEP job is {self.job_state}: retry once it runs")
+
+    async def apply_rules(self, thresholds: CepThresholds) -> MonitorView:
+        """Publish the thresholds as the next rule set version; answer once the running job
+        applied it, or fail with its reason (the version in force stays)."""
+        version = max(self.request.rule_version + 1, version_at(workflow.now()))
+        request = ApplyRules(
+            job_name=self.request.job_name,
+            rules_topic=self.request.rules_topic,
+            rules_applied_topic=self.request.rules_applied_topic,
+            rules=RuleSet(version=version, thresholds=thresholds),
+        )
+        self.rules_changing = True
+        try:
+            applied = await APPLY_RULES.execute(act.apply_rules, request)
+        except ActivityError as error:
+            cause = error.cause
+            refused = isinstance(cause, ApplicationError) and cause.type == act.RULES_REFUSED
+            raise ApplicationError(
+                f"the job refused rule set {version}: {cause}"
+                if refused
+                else f"rule set {version} was not applied: {cause}",
+                type="ThresholdsRefused" if refused else act.RULES_NOT_APPLIED,
+                non_retryable=True,
+            ) from error
+        finally:
+            self.rules_changing = False
+        self.request = self.request.model_copy(
+            update={"thresholds": thresholds, "rule_version": applied.version}
+        )
+        workflow.logger.info("rule set %d in force on %d subtasks", version, applied.subtasks)
+        return self.state()
+
+    async def restart_from_savepoint(self, thresholds: CepThresholds) -> MonitorView:
+        """The main loop stops the job with a savepoint and submits it from there with
+        `thresholds`; answered once the new job runs, or failed with Flink's refusal."""
+        switches = self.switches
+        self.new_thresholds = thresholds
         await workflow.wait_condition(
             lambda: (
                 self.switches > switches
@@ -158,13 +243,6 @@ class FraudMonitorWorkflow:
             raise ApplicationError(error, type="ThresholdsRefused", non_retryable=True)
         return self.state()
 
-    @update_thresholds.validator
-    def validate_thresholds(self, thresholds: CepThresholds) -> None:
-        if self.new_thresholds is not None:
-            raise ValueError("a change of thresholds is already in progress")
-        if self.job_state != "RUNNING":
-            raise ValueError(f"the CEP job is {self.job_state}: retry once it runs")
-
     @workflow.query(name="state")
     def state(self) -> MonitorView:
         return MonitorView(
@@ -172,6 +250,7 @@ class FraudMonitorWorkflow:
             job_id=self.job_id,
             state=self.job_state,
             thresholds=self.request.thresholds,
+            rule_version=self.request.rule_version,
             restarts=self.restarts,
             interruptions=self.interruptions,
             last_interruption=self.last_interruption,
@@ -315,7 +394,10 @@ class FraudMonitorWorkflow:
             act.cancel_job, CancelJob(job_name=self.request.job_name, job_id=job_id)
         )
 
-    def continue_as_new(self, job_id: str | None) -> NoReturn:
+    async def continue_as_new(self, job_id: str | None) -> NoReturn:
+        # a rule change in flight is answered first: its caller waits for it, and its version
+        # goes over to the next run
+        await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             self.request.model_copy(
                 update={

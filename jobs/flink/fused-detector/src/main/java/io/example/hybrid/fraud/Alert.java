@@ -14,6 +14,8 @@ public final class Alert implements Serializable {
   public long firstEventTime;
   public long eventTime;
   public long detectionTime;
+  /** the version of the rule set that matched */
+  public long ruleVersion;
 
   public Alert() {}
 }

@@ -26,6 +26,7 @@ public final class AlertSchema implements SerializationSchema<Alert> {
     node.put("first_event_time", iso(alert.firstEventTime));
     node.put("event_time", iso(alert.eventTime));
     node.put("detection_time", iso(alert.detectionTime));
+    node.put("rule_version", alert.ruleVersion);
     try {
       return json.writeValueAsBytes(node);
     } catch (Exception cannotHappen) {

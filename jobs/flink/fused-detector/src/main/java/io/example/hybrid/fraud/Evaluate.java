@@ -13,10 +13,23 @@ final class Evaluate {
 
   static void event(Rules rules, CardState card, Txn e, List<Match> found) {
     card.newest = Math.max(card.newest, e.ts);
-    cardTesting(rules, card.smallRun, e, found);
-    velocity(rules, card.velocityRun, e, found);
-    card.previous = travel(rules, card.previous, e, found);
-    escalation(rules, card.escalationRun, e, found);
+    // a disabled pattern keeps nothing: enabled again, it starts from the next event
+    if (rules.cardTesting) {
+      cardTesting(rules, card.smallRun, e, found);
+    } else {
+      card.smallRun.clear();
+    }
+    if (rules.velocity) {
+      velocity(rules, card.velocityRun, e, found);
+    } else {
+      card.velocityRun.clear();
+    }
+    card.previous = rules.travel ? travel(rules, card.previous, e, found) : null;
+    if (rules.escalation) {
+      escalation(rules, card.escalationRun, e, found);
+    } else {
+      card.escalationRun.clear();
+    }
   }
 
   private static void dropOutside(ArrayList<Txn> run, long ts, long window) {

@@ -1,10 +1,13 @@
 package io.example.hybrid.fraud;
 
 import java.time.Duration;
+import org.apache.flink.api.common.eventtime.Watermark;
+import org.apache.flink.api.common.eventtime.WatermarkGenerator;
+import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.serialization.SimpleStringSchema;
 import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.connector.base.DeliveryGuarantee;
-import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
@@ -12,7 +15,7 @@ import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsIni
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.OffsetResetStrategy;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
-import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.BroadcastStream;
 import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
@@ -23,7 +26,8 @@ import org.apache.flink.util.OutputTag;
 
 /**
  * The fused detection job's data path, built into the environment the Python job hands over:
- * transactions topic -> parse (dead letters aside) -> one keyed detector per card -> alerts.
+ * transactions topic -> parse (dead letters aside) -> one keyed detector per card -> alerts,
+ * with the rules topic broadcast to every detector (what each did with a rule set aside).
  */
 public final class FusedDetection {
   private FusedDetection() {}
@@ -53,18 +57,32 @@ public final class FusedDetection {
     }
   }
 
+  /** The rules topic's watermark never holds the transactions' back. */
+  static final class NeverLate implements WatermarkGenerator<RuleUpdate> {
+    @Override
+    public void onEvent(RuleUpdate update, long timestamp, WatermarkOutput output) {}
+
+    @Override
+    public void onPeriodicEmit(WatermarkOutput output) {
+      output.emitWatermark(new Watermark(Long.MAX_VALUE));
+    }
+  }
+
   public static void build(
       StreamExecutionEnvironment env,
       String bootstrapServers,
+      String jobName,
       String sourceTopic,
       String groupId,
       String startupMode,
       boolean bounded,
       String alertsTopic,
       String deadLetterTopic,
+      String rulesTopic,
+      String rulesAppliedTopic,
       long watermarkDelayMs,
       long idleTimeoutS,
-      Rules rules) {
+      String rules) {
     KafkaSourceBuilder<Parsed> source =
         KafkaSource.<Parsed>builder()
             .setBootstrapServers(bootstrapServers)
@@ -77,8 +95,17 @@ public final class FusedDetection {
                   case "latest-offset" -> OffsetsInitializer.latest();
                   default -> OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST);
                 });
+    // the whole (compacted) rules topic: the detector skips the versions it has passed
+    KafkaSourceBuilder<RuleUpdate> ruleSource =
+        KafkaSource.<RuleUpdate>builder()
+            .setBootstrapServers(bootstrapServers)
+            .setTopics(rulesTopic)
+            .setGroupId(groupId + "-rules")
+            .setDeserializer(new RuleUpdateSchema())
+            .setStartingOffsets(OffsetsInitializer.earliest());
     if (bounded) {
       source.setBounded(OffsetsInitializer.latest());
+      ruleSource.setBounded(OffsetsInitializer.latest());
     }
     WatermarkStrategy<Parsed> watermarks =
         WatermarkStrategy.<Parsed>forBoundedOutOfOrderness(Duration.ofMillis(watermarkDelayMs))
@@ -92,21 +119,25 @@ public final class FusedDetection {
             .process(new Route())
             .uid("route")
             .name("parse and route");
+    BroadcastStream<RuleUpdate> ruleUpdates =
+        env.fromSource(
+                ruleSource.build(), WatermarkStrategy.forGenerator(ctx -> new NeverLate()), "rules")
+            .uid("rules")
+            .setParallelism(1)
+            .broadcast(FusedDetector.RULES);
     KeySelector<Parsed, String> card = parsed -> parsed.cardId;
     KeyedStream<Parsed, String> byCard;
     if (env.getParallelism() == 1) {
-      // One subtask: every card is already where keyBy would send it. Reinterpreted as keyed,
-      // the stream chains source, routing and detector, with no serialized exchange; and since
-      // the source makes a new object per record, chained operators need not copy it (with an
-      // exchange, reused objects would change under the references the detector keeps).
-      env.getConfig().enableObjectReuse();
+      // One subtask: every card is already where keyBy would send it; reinterpreted as keyed,
+      // the stream goes to the detector without being hashed.
       byCard = DataStreamUtils.reinterpretAsKeyedStream(valid, card, Types.STRING);
     } else {
       byCard = valid.keyBy(card);
     }
-    DataStream<Alert> alerts =
+    SingleOutputStreamOperator<Alert> alerts =
         byCard
-            .process(new FusedDetector(rules))
+            .connect(ruleUpdates)
+            .process(new FusedDetector(jobName, Rules.parse(rules)))
             .uid("fused-detector")
             .name("fused detector");
     alerts
@@ -114,25 +145,29 @@ public final class FusedDetection {
             KafkaSink.<Alert>builder()
                 .setBootstrapServers(bootstrapServers)
                 .setRecordSerializer(
-                    KafkaRecordSerializationSchema.<Alert>builder()
-                        .setTopic(alertsTopic)
-                        .setKeySerializationSchema(new AlertSchema.CardKey())
-                        .setValueSerializationSchema(new AlertSchema())
-                        .build())
+                    new WallClockRecords<>(
+                        alertsTopic, new AlertSchema.CardKey(), new AlertSchema()))
                 .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
                 .build())
         .uid("alerts")
         .name("alerts");
+    alerts
+        .getSideOutput(FusedDetector.APPLIED)
+        .sinkTo(
+            KafkaSink.<String>builder()
+                .setBootstrapServers(bootstrapServers)
+                .setRecordSerializer(
+                    new WallClockRecords<>(rulesAppliedTopic, null, new SimpleStringSchema()))
+                .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+                .build())
+        .uid("rules-applied")
+        .name("rules applied");
     valid
         .getSideOutput(DEAD_LETTERS)
         .sinkTo(
             KafkaSink.<byte[]>builder()
                 .setBootstrapServers(bootstrapServers)
-                .setRecordSerializer(
-                    KafkaRecordSerializationSchema.<byte[]>builder()
-                        .setTopic(deadLetterTopic)
-                        .setValueSerializationSchema(new Bytes())
-                        .build())
+                .setRecordSerializer(new WallClockRecords<>(deadLetterTopic, null, new Bytes()))
                 .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
                 .build())
         .uid("dead-letters")

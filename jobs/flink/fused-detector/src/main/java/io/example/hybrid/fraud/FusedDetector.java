@@ -3,29 +3,50 @@ package io.example.hybrid.fraud;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ReadOnlyBroadcastState;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
-import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.functions.co.KeyedBroadcastProcessFunction;
 import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One card's rules, evaluated on each of its events as it arrives: one state read and write
  * per event, and at most one timer per card and second, for the state of an idle card to go.
  * An event at or behind the watermark is dropped, as MATCH_RECOGNIZE drops it.
+ *
+ * <p>The rules are broadcast state: a rule set for this job on the rules topic replaces the one
+ * in force once the job has checked it, and every subtask says what it did on the
+ * rules-applied output (a refusal with its reason), which is how the monitor knows a change
+ * took effect. Until a rule set arrives, the one the job was started with is in force.
  */
-public final class FusedDetector extends KeyedProcessFunction<String, Parsed, Alert> {
+public final class FusedDetector
+    extends KeyedBroadcastProcessFunction<String, Parsed, RuleUpdate, Alert> {
   private static final long serialVersionUID = 1L;
+  private static final Logger LOG = LoggerFactory.getLogger(FusedDetector.class);
 
-  private final Rules rules;
+  static final MapStateDescriptor<String, String> RULES =
+      new MapStateDescriptor<>("rules", Types.STRING, Types.STRING);
+  static final String IN_FORCE = "in-force";
+  static final OutputTag<String> APPLIED = new OutputTag<>("rules-applied") {};
+
+  private final String jobName;
+  private final Rules initial;
+  private transient Rules rules; // the broadcast state's rule set, parsed
   private transient ValueState<CardState> card;
   private transient List<Match> found;
   private transient Counter late;
   private transient Counter outOfOrder;
 
-  public FusedDetector(Rules rules) {
-    this.rules = rules;
+  public FusedDetector(String jobName, Rules initial) {
+    this.jobName = jobName;
+    this.initial = initial;
   }
 
   @Override
@@ -36,22 +57,33 @@ public final class FusedDetector extends KeyedProcessFunction<String, Parsed, Al
     found = new ArrayList<>();
     late = getRuntimeContext().getMetricGroup().counter("lateEventsDropped");
     outOfOrder = getRuntimeContext().getMetricGroup().counter("outOfOrderEvents");
+    getRuntimeContext().getMetricGroup().gauge("ruleVersion", () -> rules == null ? -1 : rules.version);
+  }
+
+  private Rules inForce(ReadOnlyBroadcastState<String, String> state) throws Exception {
+    if (rules == null) { // first use, or after a restore
+      String json = state.get(IN_FORCE);
+      rules = json == null ? initial : Rules.parse(json);
+    }
+    return rules;
   }
 
   @Override
-  public void processElement(Parsed event, Context ctx, Collector<Alert> out) throws Exception {
+  public void processElement(Parsed event, ReadOnlyContext ctx, Collector<Alert> out)
+      throws Exception {
     Txn e = event.txn;
     if (e.ts <= ctx.timerService().currentWatermark()) {
       late.inc();
       return;
     }
+    Rules r = inForce(ctx.getBroadcastState(RULES));
     CardState state = card.value();
     if (state == null) {
       state = new CardState();
     } else if (e.ts < state.newest) {
       outOfOrder.inc();
     }
-    Evaluate.event(rules, state, e, found);
+    Evaluate.event(r, state, e, found);
     long now = System.currentTimeMillis();
     for (Match m : found) {
       Alert alert = new Alert();
@@ -63,18 +95,75 @@ public final class FusedDetector extends KeyedProcessFunction<String, Parsed, Al
       alert.firstEventTime = m.first().ts;
       alert.eventTime = e.ts;
       alert.detectionTime = now;
+      alert.ruleVersion = r.version;
       out.collect(alert);
     }
     found.clear();
     card.update(state);
-    ctx.timerService().registerEventTimeTimer((e.ts + rules.widest) / 1000 * 1000 + 1000);
+    ctx.timerService().registerEventTimeTimer((e.ts + r.widest) / 1000 * 1000 + 1000);
   }
 
   @Override
   public void onTimer(long timestamp, OnTimerContext ctx, Collector<Alert> out) throws Exception {
     CardState state = card.value();
-    if (state != null && timestamp - state.newest >= rules.widest) {
+    if (state != null && timestamp - state.newest >= inForce(ctx.getBroadcastState(RULES)).widest) {
       card.clear();
     }
+  }
+
+  /**
+   * A newer valid rule set replaces the one in force; the one in force again is acknowledged
+   * again (a retried publication); an older one is skipped (the topic read from its start after
+   * a fresh submission); anything else is refused, and the rules in force stay.
+   */
+  @Override
+  public void processBroadcastElement(RuleUpdate update, Context ctx, Collector<Alert> out)
+      throws Exception {
+    if (!jobName.equals(update.jobName)) {
+      return;
+    }
+    Rules current = inForce(ctx.getBroadcastState(RULES));
+    long version = Rules.versionOf(update.json);
+    Rules next;
+    try {
+      next = Rules.parse(update.json);
+    } catch (IllegalArgumentException refused) {
+      acknowledge(ctx, version, refused.getMessage());
+      return;
+    }
+    if (next.version < current.version) {
+      LOG.info("rule set {} skipped: version {} is in force", next.version, current.version);
+      return;
+    }
+    if (next.version == current.version) {
+      acknowledge(
+          ctx,
+          version,
+          next.sameThresholds(current)
+              ? null
+              : "version " + version + " is in force with other thresholds: a change takes the"
+                  + " next version");
+      return;
+    }
+    ctx.getBroadcastState(RULES).put(IN_FORCE, update.json);
+    rules = next;
+    LOG.info("rule set {} in force", next.version);
+    acknowledge(ctx, version, null);
+  }
+
+  private void acknowledge(Context ctx, long version, String refusal) {
+    ctx.output(
+        APPLIED,
+        RulesApplied.json(
+            jobName,
+            version,
+            getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+            getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks(),
+            refusal,
+            inForceVersion()));
+  }
+
+  private long inForceVersion() {
+    return rules == null ? initial.version : rules.version;
   }
 }
