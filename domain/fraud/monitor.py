@@ -91,6 +91,11 @@ class CepJobSpec(BaseModel):
     watermark_delay_ms: int = Field(default=300, ge=0, le=3_600_000)
     # 0: partitions never go idle (see the job's --idle-timeout-s)
     idle_timeout_s: int = Field(default=0, ge=0, le=86_400)
+    # the fused job evaluates a card's events as they arrive, and holds a card for the
+    # watermark once one of its events came out of order; True holds every card from the start:
+    # the SQL job's answers under any disorder within watermark_delay_ms, with that delay added
+    # to the latency
+    hold_until_watermark: bool = False
     # the fused job reads rule sets keyed by its job name from the (compacted) rules topic and
     # says what it did with each on the rules-applied topic; the SQL job takes neither
     rules_topic: KafkaName = "fraud-rules"

@@ -74,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
     # late after idle splits resume (measured: after a restore, only one partition's frauds were
     # detected; cf. FLINK-40504). Set it only for topics with partitions that stay silent.
     parser.add_argument("--idle-timeout-s", type=int, default=0)
+    # the fused detector only (this job always waits for the watermark): evaluate every card's
+    # events in event-time order once the watermark passes them, not on arrival
+    parser.add_argument("--hold-until-watermark", type=flag, default=False)
     # card testing: at least N charges below SMALL, then one of at least LARGE, within WINDOW
     parser.add_argument("--card-testing-enabled", type=flag, default=True)
     parser.add_argument("--card-testing-small", type=float, default=2.00)

@@ -56,6 +56,7 @@ def main() -> None:
         args.rules_applied_topic,
         args.watermark_delay_ms,
         args.idle_timeout_s,
+        args.hold_until_watermark,
         rules,
     )
     env.execute(args.job_name)

@@ -3,6 +3,8 @@ both (bounded jobs over one topic), and the same alerts (card, pattern, first an
 the match) and the same dead letters come out. Any difference is a bug in one of them.
 
 (a) A seeded stream over 4 partitions: each card's events in order, partitions interleaved.
+(b) Events of a card out of order within the watermark delay: the fused job holding its cards
+for the watermark gives the specification's answer.
 (c) Events behind the watermark, on one partition (so that what is late does not depend on the
 order in which a job reads partitions): both drop them.
 (d) Malformed events: both send the same records to the dead letters.
@@ -89,6 +91,41 @@ def edge_cases(run: str) -> list[Transaction]:
     return events
 
 
+def out_of_order_cases(run: str) -> list[Transaction]:
+    """For each pattern, a match whose events come out of order within the watermark delay
+    (300 ms): one arrives 100 ms of event time behind the one after it. Sorted by event time,
+    each is a match. The cases follow each other in event time (100 s apart), in arrival
+    order, so that no event is behind the watermark another card moved."""
+    shift = timedelta(milliseconds=100)
+
+    def at(case: int, seconds: float) -> datetime:
+        return START + timedelta(seconds=100 * case + seconds)
+
+    card = f"ooo-{run}-ct"
+    large = charge(card, 3, at(0, 10), "250.00")
+    events = [
+        charge(card, 0, at(0, 0), "1.00"),
+        charge(card, 1, at(0, 1), "1.00"),
+        large,
+        charge(card, 2, large.event_time - shift, "1.00"),
+    ]
+    card = f"ooo-{run}-vel"
+    burst = [charge(card, i, at(1, i), "20.00") for i in range(8)]
+    burst[3] = charge(card, 3, burst[4].event_time - shift, "20.00")
+    events += [*burst[:3], burst[4], burst[3], *burst[5:]]
+    card = f"ooo-{run}-esc"
+    steps = [
+        charge(card, i, at(2, i), amount)
+        for i, amount in enumerate(("70.00", "140.00", "280.00", "560.00"))
+    ]
+    steps[2] = charge(card, 2, steps[3].event_time - shift, "280.00")
+    events += [steps[0], steps[1], steps[3], steps[2]]
+    card = f"ooo-{run}-travel"
+    here = charge(card, 0, at(3, 0), "30.00")
+    there = charge(card, 1, here.event_time + shift, "30.00", "US", 40.7, -74.0)
+    return [*events, there, here]
+
+
 def late_events(run: str, now: datetime) -> list[Transaction]:
     """A velocity burst 30 s behind the stream's time on a card of its own: behind the
     watermark, so neither job may see it."""
@@ -151,6 +188,37 @@ def test_a_seeded_stream_over_four_partitions_gives_the_same_alerts_and_dead_let
     assert fused_dead == cep_dead
 
 
+def test_events_out_of_order_within_the_bound_give_the_same_alerts(
+    stack, base_settings: Settings
+) -> None:
+    """(b): on one partition, in the order written; the fused job holding every card for the
+    watermark (hold_until_watermark) gives the specification's answer."""
+    run = uuid.uuid4().hex[:5]
+    source = create_topic(base_settings, "diff-ooo", 1)
+    arrival = out_of_order_cases(run)
+    produce(base_settings, source, [(t.card_id, t.model_dump_json()) for t in arrival])
+    rest = FlinkRest(base_settings)
+    with ThreadPoolExecutor(2) as pool:
+        jobs = dict(
+            zip(
+                KINDS,
+                pool.map(partial(start_job, base_settings, source, True, hold=True), KINDS),
+                strict=True,
+            )
+        )
+    found = {}
+    for kind, (job, spec) in jobs.items():
+        wait_for(partial(finished, rest, job), 300, f"the {kind} job to finish")
+        found[kind] = alert_keys(base_settings, spec.alerts_topic)
+    assert {(card, pattern) for card, pattern, _, _ in found["cep"]} == {
+        (f"ooo-{run}-ct", "card_testing"),
+        (f"ooo-{run}-vel", "velocity_burst"),
+        (f"ooo-{run}-esc", "escalation"),
+        (f"ooo-{run}-travel", "impossible_travel"),
+    }
+    assert found["fused"] == found["cep"]
+
+
 def test_window_edges_and_late_events_on_one_partition(stack, base_settings: Settings) -> None:
     """Both jobs run unbounded here: a watermark moves on a timer (every 50 ms), so events are
     behind it for sure only once the job has read what came before them and a moment passed."""
@@ -203,8 +271,11 @@ def alerts_on(settings: Settings, topic: str) -> bool:
     return len(alert_keys(settings, topic)) >= 4
 
 
-def start_job(settings: Settings, source: str, bounded: bool, kind: str) -> tuple[str, CepJobSpec]:
+def start_job(
+    settings: Settings, source: str, bounded: bool, kind: str, hold: bool = False
+) -> tuple[str, CepJobSpec]:
     spec = CepJobSpec(
+        hold_until_watermark=hold,
         job_name=f"diff-{kind}-{source}",
         source_topic=source,
         alerts_topic=create_topic(settings, f"diff-alerts-{kind}"),
@@ -214,3 +285,58 @@ def start_job(settings: Settings, source: str, bounded: bool, kind: str) -> tupl
         engine="sql" if kind == "cep" else "fused",
     )
     return submit_cep_job(settings, spec), spec
+
+
+def checkpointed_state(rest: FlinkRest, job_id: str, after_ms: float) -> int:
+    """The state size of the job's first checkpoint completed after `after_ms` (epoch ms): the
+    heap state backend snapshots every card's state in full."""
+    for _ in range(120):
+        latest = rest.checkpoints(job_id)["latest"]["completed"]
+        if latest and latest["latest_ack_timestamp"] > after_ms:
+            return int(latest["state_size"])
+        time.sleep(0.5)
+    raise AssertionError(f"no checkpoint of job {job_id} completed within a minute")
+
+
+def test_the_state_of_idle_cards_is_removed(stack, base_settings: Settings) -> None:
+    """20,000 cards charge once; once the event-time clock is past the widest window (an hour,
+    impossible travel's) after their charge, their state has gone: the heap holds active cards,
+    not every card ever seen."""
+    run = uuid.uuid4().hex[:5]
+    source = create_topic(base_settings, "fused-idle", 1)
+    cards = [
+        charge(f"idle-{run}-{i}", 0, START + timedelta(milliseconds=i), "12.00")
+        for i in range(20_000)
+    ]
+    produce(base_settings, source, [(t.card_id, t.model_dump_json()) for t in cards])
+    spec = CepJobSpec(
+        job_name=f"fused-idle-{run}",
+        source_topic=source,
+        alerts_topic=create_topic(base_settings, "fused-idle-alerts"),
+        dead_letter_topic=create_topic(base_settings, "fused-idle-dlq"),
+        startup_mode="earliest-offset",
+        checkpoint_interval_s=2,
+    )
+    rest = FlinkRest(base_settings)
+    job = submit_cep_job(base_settings, spec)
+    try:
+        wait_for(partial(running, rest, job), 120, "the fused job to run")
+        time.sleep(5)  # it reads the 20,000 charges
+        busy = checkpointed_state(rest, job, time.time() * 1000 + 2000)
+        later = START + timedelta(hours=2)
+        produce(
+            base_settings,
+            source,
+            [(f"clock-{run}", charge(f"clock-{run}", 0, later, "5.00").model_dump_json())],
+        )
+        time.sleep(2)  # the watermark passes the idle cards' expiry timers
+        idle = checkpointed_state(rest, job, time.time() * 1000 + 2000)
+    finally:
+        rest.cancel(job)
+    print(f"checkpointed state: {busy:,} bytes with 20,000 active cards, {idle:,} after expiry")
+    assert idle < busy / 20
+
+
+def running(rest: FlinkRest, job_id: str) -> bool:
+    job = rest.job(job_id)
+    return job["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in job["vertices"])

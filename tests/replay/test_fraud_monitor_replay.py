@@ -1,6 +1,7 @@
 """Replay the stored histories of FraudMonitorWorkflow: a run that continued as new, a run that
-was cancelled and cancelled its Flink job, and a run whose thresholds were changed by the Update
-(`hybrid histories record --branch fraud_monitor`)."""
+was cancelled and cancelled its Flink job, a run whose thresholds were changed by the Update
+through a savepoint (the SQL job), a run whose rules changed live (the fused job; one change
+refused), and an upgrade through a savepoint (`hybrid histories record --branch fraud_monitor`)."""
 
 from __future__ import annotations
 
@@ -57,5 +58,16 @@ def test_a_stored_run_covers_the_threshold_update() -> None:
     events = json.loads(path.read_text())["events"]
     assert any("workflowExecutionUpdateCompletedEventAttributes" in e for e in events)
     activities = activities_of(path)
+    switch = activities.index("stop_with_savepoint")
+    assert activities[switch + 1] == "submit_job", "the job restarts from the savepoint"
+
+
+def test_stored_runs_cover_the_live_rule_change_and_the_upgrade() -> None:
+    [rule_change] = sorted(MONITOR_HISTORY_DIR.glob("rule_change.*.json"))[-1:]
+    activities = activities_of(rule_change)
+    assert activities.count("apply_rules") == 2  # one taken, one refused
+    assert "stop_with_savepoint" not in activities  # no restart
+    [upgrade] = sorted(MONITOR_HISTORY_DIR.glob("upgrade.*.json"))[-1:]
+    activities = activities_of(upgrade)
     switch = activities.index("stop_with_savepoint")
     assert activities[switch + 1] == "submit_job", "the job restarts from the savepoint"

@@ -1,5 +1,7 @@
-"""The fraud monitor's stored histories: a run that continues as new, a cancelled run, and a run
-whose thresholds an Update changes (tests/histories/fraud_monitor/)."""
+"""The fraud monitor's stored histories: a run that continues as new, a cancelled run, a run of
+the SQL job whose thresholds an Update changes through a savepoint, a run of the fused job whose
+rules change live (one change refused), and an upgrade of the fused job through a savepoint
+(tests/histories/fraud_monitor/)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistory,
+    WorkflowUpdateFailedError,
+)
 
 from core.settings import PROJECT_ROOT, Settings
-from domain.fraud.monitor import MonitorRequest
+from domain.fraud.monitor import CepThresholds, JobUpgrade, MonitorRequest, MonitorView
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 
 MONITOR_HISTORY_DIR = PROJECT_ROOT / "tests" / "histories" / "fraud_monitor"
@@ -45,22 +53,53 @@ async def record_monitor(client: Client, settings: Settings, tag: str) -> list[P
 
 
 async def record_threshold_update(client: Client, settings: Settings, tag: str) -> Path:
-    """A monitor whose thresholds are changed by the Update (stop with savepoint, restart from
-    it), then cancelled."""
-    handle = await start_monitor(client, settings)
-    for _ in range(240):
-        view = await handle.query(FraudMonitorWorkflow.state)
-        if view.state == "RUNNING":
-            break
-        await asyncio.sleep(0.5)
+    """A monitor of the SQL job whose thresholds are changed by the Update (stop with savepoint,
+    restart from it), then cancelled."""
+    handle = await start_monitor(client, settings, engine="sql")
+    view = await running(handle)
     await handle.execute_update(
         FraudMonitorWorkflow.update_thresholds,
         view.thresholds.model_copy(update={"velocity_count": view.thresholds.velocity_count + 1}),
     )
+    return await cancelled_and_stored(handle, "threshold_update", tag)
+
+
+async def record_rule_changes(client: Client, settings: Settings, tag: str) -> list[Path]:
+    """A monitor of the fused job whose rules change live (then a change it refuses), cancelled;
+    and one whose job is upgraded through a savepoint, cancelled."""
+    handle = await start_monitor(client, settings)
+    await running(handle)
+    await handle.execute_update(
+        FraudMonitorWorkflow.update_thresholds, CepThresholds(velocity_count=9)
+    )
+    with contextlib.suppress(WorkflowUpdateFailedError):
+        await handle.execute_update(
+            FraudMonitorWorkflow.update_thresholds, CepThresholds(card_testing_small=300.0)
+        )
+    paths = [await cancelled_and_stored(handle, "rule_change", tag)]
+    handle = await start_monitor(client, settings)
+    await running(handle)
+    await handle.execute_update(
+        FraudMonitorWorkflow.upgrade_job, JobUpgrade(reason="recording a history")
+    )
+    paths.append(await cancelled_and_stored(handle, "upgrade", tag))
+    return paths
+
+
+async def running(handle: WorkflowHandle) -> MonitorView:
+    for _ in range(240):
+        view: MonitorView = await handle.query(FraudMonitorWorkflow.state)
+        if view.state == "RUNNING":
+            return view
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"the monitor's job did not run within 2 minutes: {view}")
+
+
+async def cancelled_and_stored(handle: WorkflowHandle, label: str, tag: str) -> Path:
     await handle.cancel()
     with contextlib.suppress(WorkflowFailureError):
         await asyncio.wait_for(handle.result(), 120)
-    return store_monitor_history(await handle.fetch_history(), "threshold_update", tag)
+    return store_monitor_history(await handle.fetch_history(), label, tag)
 
 
 async def start_monitor(client: Client, settings: Settings, **request: Any) -> WorkflowHandle:

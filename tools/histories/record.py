@@ -17,7 +17,11 @@ from pathlib import Path
 from core.settings import Settings
 from core.temporal import connect
 from tools.histories.feature_pipeline import record_pipelines
-from tools.histories.fraud_monitor import record_monitor, record_threshold_update
+from tools.histories.fraud_monitor import (
+    record_monitor,
+    record_rule_changes,
+    record_threshold_update,
+)
 from tools.histories.order_saga import BRANCHES, HISTORY_DIR, prepare_fixtures, record_branch
 from worker.run import run_worker
 
@@ -49,6 +53,7 @@ async def record(settings: Settings, tag: str, only: list[str] | None = None) ->
         if not only or "fraud_monitor" in only:
             written += await record_monitor(client, recording, tag)
             written.append(await record_threshold_update(client, recording, tag))
+            written += await record_rule_changes(client, recording, tag)
         if not only or "feature_pipeline" in only:
             written += await record_pipelines(client, recording, tag)
     finally:

@@ -17,4 +17,11 @@ public final class CardState implements Serializable {
   public ArrayList<Txn> escalationRun = new ArrayList<>();
   /** event time of the card's newest charge */
   public long newest;
+  /**
+   * the card's charges are evaluated in event-time order once the watermark passes them (after
+   * one of them came out of order, or for every card when the job holds them all)
+   */
+  public boolean held;
+  /** a held card's charges the watermark has not passed yet, in event-time order */
+  public ArrayList<Txn> pending = new ArrayList<>();
 }

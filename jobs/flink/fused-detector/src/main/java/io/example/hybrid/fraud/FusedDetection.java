@@ -82,6 +82,7 @@ public final class FusedDetection {
       String rulesAppliedTopic,
       long watermarkDelayMs,
       long idleTimeoutS,
+      boolean holdEveryCard,
       String rules) {
     KafkaSourceBuilder<Parsed> source =
         KafkaSource.<Parsed>builder()
@@ -137,7 +138,7 @@ public final class FusedDetection {
     SingleOutputStreamOperator<Alert> alerts =
         byCard
             .connect(ruleUpdates)
-            .process(new FusedDetector(jobName, Rules.parse(rules)))
+            .process(new FusedDetector(jobName, Rules.parse(rules), holdEveryCard))
             .uid("fused-detector")
             .name("fused detector");
     alerts

@@ -21,6 +21,14 @@ import org.slf4j.LoggerFactory;
  * per event, and at most one timer per card and second, for the state of an idle card to go.
  * An event at or behind the watermark is dropped, as MATCH_RECOGNIZE drops it.
  *
+ * <p>Evaluating on arrival gives the event-time answer while a card's events come in order
+ * (Kafka keeps the order of a key). A card whose event comes behind a later one of its own is
+ * held from then on: its events wait in its state and are evaluated in event-time order as the
+ * watermark passes them, as MATCH_RECOGNIZE evaluates every event (exact for what follows; what
+ * was evaluated before the disorder showed stays as it was). With holdEveryCard, every card is
+ * held from its first event: the SQL job's answers under any disorder within the watermark
+ * delay, at the cost of that delay in latency.
+ *
  * <p>The rules are broadcast state: a rule set for this job on the rules topic replaces the one
  * in force once the job has checked it, and every subtask says what it did on the
  * rules-applied output (a refusal with its reason), which is how the monitor knows a change
@@ -38,15 +46,18 @@ public final class FusedDetector
 
   private final String jobName;
   private final Rules initial;
+  private final boolean holdEveryCard;
   private transient Rules rules; // the broadcast state's rule set, parsed
   private transient ValueState<CardState> card;
   private transient List<Match> found;
   private transient Counter late;
   private transient Counter outOfOrder;
+  private transient Counter cardsHeld;
 
-  public FusedDetector(String jobName, Rules initial) {
+  public FusedDetector(String jobName, Rules initial, boolean holdEveryCard) {
     this.jobName = jobName;
     this.initial = initial;
+    this.holdEveryCard = holdEveryCard;
   }
 
   @Override
@@ -57,6 +68,7 @@ public final class FusedDetector
     found = new ArrayList<>();
     late = getRuntimeContext().getMetricGroup().counter("lateEventsDropped");
     outOfOrder = getRuntimeContext().getMetricGroup().counter("outOfOrderEvents");
+    cardsHeld = getRuntimeContext().getMetricGroup().counter("cardsHeldForTheWatermark");
     getRuntimeContext().getMetricGroup().gauge("ruleVersion", () -> rules == null ? -1 : rules.version);
   }
 
@@ -80,15 +92,39 @@ public final class FusedDetector
     CardState state = card.value();
     if (state == null) {
       state = new CardState();
-    } else if (e.ts < state.newest) {
-      outOfOrder.inc();
+      state.held = holdEveryCard;
     }
+    if (e.ts < state.newest) {
+      outOfOrder.inc();
+      if (!state.held) {
+        // from now on this card waits for the watermark: its later events are evaluated in
+        // event-time order, as MATCH_RECOGNIZE sorts them
+        state.held = true;
+        cardsHeld.inc();
+      }
+    }
+    if (state.held) {
+      int at = state.pending.size();
+      while (at > 0 && state.pending.get(at - 1).ts > e.ts) {
+        at--;
+      }
+      state.pending.add(at, e);
+      state.newest = Math.max(state.newest, e.ts);
+      ctx.timerService().registerEventTimeTimer(e.ts);
+    } else {
+      evaluate(r, state, e, event.cardId, out);
+    }
+    card.update(state);
+    ctx.timerService().registerEventTimeTimer((e.ts + r.widest) / 1000 * 1000 + 1000);
+  }
+
+  private void evaluate(Rules r, CardState state, Txn e, String cardId, Collector<Alert> out) {
     Evaluate.event(r, state, e, found);
     long now = System.currentTimeMillis();
     for (Match m : found) {
       Alert alert = new Alert();
-      alert.alertId = m.pattern() + "-" + event.cardId + "-" + m.first().txnId;
-      alert.cardId = event.cardId;
+      alert.alertId = m.pattern() + "-" + cardId + "-" + m.first().txnId;
+      alert.cardId = cardId;
       alert.customerId = m.first().customerId;
       alert.pattern = m.pattern();
       alert.evidence = m.evidence();
@@ -99,15 +135,28 @@ public final class FusedDetector
       out.collect(alert);
     }
     found.clear();
-    card.update(state);
-    ctx.timerService().registerEventTimeTimer((e.ts + r.widest) / 1000 * 1000 + 1000);
   }
 
+  /** A held card's events the watermark passed are evaluated; an idle card's state goes. */
   @Override
   public void onTimer(long timestamp, OnTimerContext ctx, Collector<Alert> out) throws Exception {
     CardState state = card.value();
-    if (state != null && timestamp - state.newest >= inForce(ctx.getBroadcastState(RULES)).widest) {
+    if (state == null) {
+      return;
+    }
+    Rules r = inForce(ctx.getBroadcastState(RULES));
+    int ready = 0;
+    while (ready < state.pending.size() && state.pending.get(ready).ts <= timestamp) {
+      evaluate(r, state, state.pending.get(ready), ctx.getCurrentKey(), out);
+      ready++;
+    }
+    if (ready > 0) {
+      state.pending.subList(0, ready).clear();
+    }
+    if (state.pending.isEmpty() && timestamp - state.newest >= r.widest) {
       card.clear();
+    } else if (ready > 0) {
+      card.update(state);
     }
   }
 
