@@ -30,6 +30,8 @@ from workflows.fraud.activities import CEP_JOB_REJECTED, JOB_NOT_RUNNING
 CEP_JOB = PROJECT_ROOT / "jobs" / "flink" / "fraud_cep.py"
 FUSED_JOB = PROJECT_ROOT / "jobs" / "flink" / "fused_detector.py"
 FUSED_DETECTOR = PROJECT_ROOT / "jobs" / "flink" / "fused-detector"
+# the exception of a restart that found no free slot (no TaskManager yet): not the job's fault
+WAITING_FOR_SLOTS = "NoResourceAvailableException"
 
 
 def cep_job_arguments(settings: Settings, spec: CepJobSpec) -> list[str]:
@@ -97,7 +99,8 @@ class FlinkJobActivities:
         """Heartbeat the job's progress until it ends, its state changes (RUNNING <->
         RECOVERING) or Flink restarted it (both `changed`), or the watch period is over; or
         report RESTARTING, with the job's last exception, once Flink has restarted the job
-        `report_after_restarts` times (a job that keeps failing)."""
+        `report_after_restarts` times (a job that keeps failing), unless those restarts only
+        waited for a TaskManager's slots."""
         rest = FlinkRest(self.settings)
         deadline = time.monotonic() + request.watch_period.total_seconds()
         last_state: str | None = request.reported_state
@@ -112,11 +115,17 @@ class FlinkJobActivities:
             if progress.state != last_state:
                 count_job_state("flink", progress.state)
             if progress.flink_restarts - counted_from >= request.report_after_restarts:
-                count_job_state("flink", "RESTARTING")
                 exception = await asyncio.to_thread(rest.last_exception, request.job_id)
-                return progress.model_copy(
-                    update={"state": "RESTARTING", "last_exception": exception}
-                )
+                if WAITING_FOR_SLOTS in (exception or ""):
+                    # a TaskManager lost: Flink restarts the job until one offers slots again,
+                    # then restores it from its checkpoint, state and all; a resubmission
+                    # would start from the committed offsets without the cards' state
+                    counted_from = progress.flink_restarts
+                else:
+                    count_job_state("flink", "RESTARTING")
+                    return progress.model_copy(
+                        update={"state": "RESTARTING", "last_exception": exception}
+                    )
             if progress.state in TERMINAL_STATES or time.monotonic() > deadline:
                 return progress
             if last_state is not None and progress.state != last_state:

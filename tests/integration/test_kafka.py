@@ -1,6 +1,6 @@
 """Kafka: the broker, its project topics and a confluent-kafka round trip."""
 
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from core.kafka import create_topic
 from core.settings import Settings
@@ -19,6 +19,15 @@ def test_project_topics_exist_with_their_partition_counts(stack, base_settings: 
     )
     assert len(topics[base_settings.alerts_topic].partitions) == base_settings.alerts_partitions
     assert base_settings.dead_letter_topic in topics
+    assert base_settings.rules_applied_topic in topics
+
+
+def test_the_rules_topic_is_compacted(stack, base_settings: Settings) -> None:
+    """It keeps the latest rule set of each job, however old."""
+    client = AdminClient({"bootstrap.servers": base_settings.kafka_bootstrap_servers})
+    resource = ConfigResource(ResourceType.TOPIC, base_settings.rules_topic)
+    configs = client.describe_configs([resource])[resource].result(timeout=10)
+    assert configs["cleanup.policy"].value == "compact"
 
 
 def test_produce_consume_round_trip(stack, base_settings: Settings) -> None:
