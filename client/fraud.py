@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from core.settings import Settings
 from core.temporal import connect
-from domain.fraud.monitor import MonitorRequest
+from domain.fraud.monitor import MonitorRequest, MonitorView
 from workflows.fraud.alert_router import AlertRouterWorkflow
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 
@@ -46,3 +49,15 @@ async def start_fraud_workflows(settings: Settings, job_name: str) -> str:
     return (
         f"running: {monitor.id}, {router.id} (temporal workflow query -w {monitor.id} --name state)"
     )
+
+
+async def monitor_running(monitor: WorkflowHandle[Any, Any], within_s: float = 120) -> MonitorView:
+    """The monitor's view once it says its job runs; RuntimeError after `within_s`."""
+    deadline = time.monotonic() + within_s
+    while True:
+        view: MonitorView = await monitor.query(FraudMonitorWorkflow.state)
+        if view.state == "RUNNING":
+            return view
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the monitor's Flink job does not run after {within_s:g} s: {view}")
+        await asyncio.sleep(0.5)

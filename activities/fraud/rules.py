@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contract import implements
-from core.kafka import consumer, ensure_topics, producer
+from core.kafka import consumer, producer
 from core.settings import Settings
 from domain.fraud.monitor import ApplyRules, RulesApplied, RulesInForce
 from workflows.fraud import activities as declared
@@ -32,10 +32,7 @@ class RuleActivities:
 
     @implements(declared.apply_rules)
     async def apply_rules(self, request: ApplyRules) -> RulesInForce:
-        topics = {request.rules_topic: 1, request.rules_applied_topic: 1}
-        await asyncio.to_thread(
-            ensure_topics, self.settings, topics, frozenset({request.rules_topic})
-        )
+        # both topics exist: the job's submission made them (submit_cep_job)
         since = activity.info().scheduled_time - LOOK_BACK
         acks = await asyncio.to_thread(self._acknowledgements_since, request, since.timestamp())
         try:

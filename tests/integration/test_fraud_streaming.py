@@ -340,6 +340,23 @@ def alerts_of(settings: Settings, runs: list[str]) -> list[FraudAlert]:
     return [a for a in alerts if any(a.card_id.startswith(f"card-{run}-") for run in runs)]
 
 
+async def second_run_alerted_once(
+    settings: Settings, runs: list[str], seed: int, first: StreamStats, change: str
+) -> None:
+    """A second run after the first (5 minutes of event time later); then every fraud of both
+    is found, each alerted once."""
+    await fast_run(
+        settings,
+        runs[1],
+        seed=seed,
+        start=max(label.last_event_time for label in first.labels) + timedelta(minutes=5),
+    )
+    results = await full_recall(settings, runs)
+    assert [r.overall.recall for r in results] == [1.0, 1.0], f"an alert was lost in the {change}"
+    ids = [alert.alert_id for alert in alerts_of(settings, runs)]
+    assert len(ids) == len(set(ids)) == sum(r.overall.alerts for r in results)
+
+
 async def test_a_rule_change_takes_effect_live_and_each_fraud_is_alerted_once(
     monitor: WorkflowHandle, stream_settings: Settings
 ) -> None:
@@ -360,17 +377,7 @@ async def test_a_rule_change_takes_effect_live_and_each_fraud_is_alerted_once(
     assert after.job_id == before.job_id  # no restart
     assert FlinkRest(stream_settings).job(known(after.job_id))["state"] == "RUNNING"
 
-    await fast_run(
-        stream_settings,
-        runs[1],
-        seed=32,
-        start=max(label.last_event_time for label in first.labels) + timedelta(minutes=5),
-    )
-    results = await full_recall(stream_settings, runs)
-    assert [r.overall.recall for r in results] == [1.0, 1.0], "an alert was lost in the change"
-    alerts = alerts_of(stream_settings, runs)
-    ids = [alert.alert_id for alert in alerts]
-    assert len(ids) == len(set(ids)) == sum(r.overall.alerts for r in results)
+    await second_run_alerted_once(stream_settings, runs, 32, first, "change")
     # each under the version in force when its last event was evaluated
     assert {a.rule_version for a in alerts_of(stream_settings, runs[:1])} == {before.rule_version}
     assert {a.rule_version for a in alerts_of(stream_settings, runs[1:])} == {after.rule_version}
@@ -410,17 +417,8 @@ async def test_a_job_upgrade_goes_through_a_savepoint_without_loss(
     assert rest.job(known(before.job_id))["state"] == "FINISHED"  # stopped with a savepoint
     restored = rest.checkpoints(known(after.job_id))["latest"]["restored"]
     assert restored["is_savepoint"] is True
-    await fast_run(
-        stream_settings,
-        runs[1],
-        seed=42,
-        start=max(label.last_event_time for label in first.labels) + timedelta(minutes=5),
-    )
-    results = await full_recall(stream_settings, runs)
-    assert [r.overall.recall for r in results] == [1.0, 1.0], "an alert was lost in the upgrade"
-    # and none was sent twice: the savepoint flushed the sink, the new job resumed after it
-    ids = [alert.alert_id for alert in alerts_of(stream_settings, runs)]
-    assert len(ids) == len(set(ids)) == sum(r.overall.alerts for r in results)
+    # none lost, none sent twice: the savepoint flushed the sink, the new job resumed after it
+    await second_run_alerted_once(stream_settings, runs, 42, first, "upgrade")
     # the restored job still runs the rule set it had (broadcast state)
     assert {a.rule_version for a in alerts_of(stream_settings, runs[1:])} == {after.rule_version}
 

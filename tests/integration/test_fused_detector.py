@@ -140,15 +140,23 @@ def finished(rest: FlinkRest, job_id: str) -> bool:
     return rest.job(job_id)["state"] == "FINISHED"
 
 
-def run_both(settings: Settings, source: str) -> dict[str, tuple[set, Counter[str]]]:
-    """Each detector over the whole topic as a bounded job, both at once (the TaskManager has
-    the slots, and each submission spends seconds planning in its client): their alerts and
-    dead letters."""
-    rest = FlinkRest(settings)
+def start_both(
+    settings: Settings, source: str, bounded: bool, hold: bool = False
+) -> dict[str, tuple[str, CepJobSpec]]:
+    """Both detectors over the topic, submitted at once (the TaskManager has the slots, and
+    each submission spends seconds planning in its client): each one's job id and spec."""
     with ThreadPoolExecutor(2) as pool:
-        jobs = dict(
-            zip(KINDS, pool.map(partial(start_job, settings, source, True), KINDS), strict=True)
-        )
+        started = pool.map(partial(start_job, settings, source, bounded, hold=hold), KINDS)
+        return dict(zip(KINDS, started, strict=True))
+
+
+def run_both(
+    settings: Settings, source: str, hold: bool = False
+) -> dict[str, tuple[set, Counter[str]]]:
+    """Each detector over the whole topic as a bounded job, both at once: their alerts and dead
+    letters."""
+    rest = FlinkRest(settings)
+    jobs = start_both(settings, source, bounded=True, hold=hold)
     found = {}
     for kind, (job, spec) in jobs.items():
         wait_for(partial(finished, rest, job), 300, f"the {kind} job to finish")
@@ -197,19 +205,7 @@ def test_events_out_of_order_within_the_bound_give_the_same_alerts(
     source = create_topic(base_settings, "diff-ooo", 1)
     arrival = out_of_order_cases(run)
     produce(base_settings, source, [(t.card_id, t.model_dump_json()) for t in arrival])
-    rest = FlinkRest(base_settings)
-    with ThreadPoolExecutor(2) as pool:
-        jobs = dict(
-            zip(
-                KINDS,
-                pool.map(partial(start_job, base_settings, source, True, hold=True), KINDS),
-                strict=True,
-            )
-        )
-    found = {}
-    for kind, (job, spec) in jobs.items():
-        wait_for(partial(finished, rest, job), 300, f"the {kind} job to finish")
-        found[kind] = alert_keys(base_settings, spec.alerts_topic)
+    found = {kind: alerts for kind, (alerts, _) in run_both(base_settings, source, True).items()}
     assert {(card, pattern) for card, pattern, _, _ in found["cep"]} == {
         (f"ooo-{run}-ct", "card_testing"),
         (f"ooo-{run}-vel", "velocity_burst"),
@@ -232,14 +228,7 @@ def test_window_edges_and_late_events_on_one_partition(stack, base_settings: Set
     first = sorted(edge_cases(run) + clock[:500], key=lambda t: t.event_time)
     produce(base_settings, source, [(t.card_id, t.model_dump_json()) for t in first])
     rest = FlinkRest(base_settings)
-    with ThreadPoolExecutor(2) as pool:
-        jobs = dict(
-            zip(
-                KINDS,
-                pool.map(partial(start_job, base_settings, source, False), KINDS),
-                strict=True,
-            )
-        )
+    jobs = start_both(base_settings, source, bounded=False)
     expected = {
         (f"edge-{run}-ct-inside", "card_testing"),
         (f"edge-{run}-vel-inside", "velocity_burst"),

@@ -112,12 +112,19 @@ async def running(handle: WorkflowHandle) -> MonitorView:
     raise AssertionError(f"the monitor never ran its job: {view}")
 
 
+async def fused_monitor_running(
+    env: WorkflowEnvironment, task_queue: str
+) -> tuple[WorkflowHandle, MonitorView]:
+    """A monitor of the fused job, once its job runs."""
+    handle = await start(env, task_queue, CepThresholds(), engine="fused")
+    return handle, await running(handle)
+
+
 async def test_the_fused_job_takes_new_thresholds_live_as_the_next_rule_version(
     monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
 ) -> None:
     scripted, task_queue = flink
-    handle = await start(monitor_env, task_queue, CepThresholds(), engine="fused")
-    before = await running(handle)
+    handle, before = await fused_monitor_running(monitor_env, task_queue)
     assert before.rule_version > 0  # from the time the monitor started: newer than any before
 
     after = await handle.execute_update(
@@ -138,8 +145,7 @@ async def test_a_rule_set_the_job_refuses_fails_the_update_and_the_old_one_stays
     monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
 ) -> None:
     _, task_queue = flink
-    handle = await start(monitor_env, task_queue, CepThresholds(), engine="fused")
-    before = await running(handle)
+    handle, before = await fused_monitor_running(monitor_env, task_queue)
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update("update_thresholds", {"card_testing_small": 300.0})
@@ -161,8 +167,7 @@ async def test_an_upgrade_restarts_the_job_from_a_savepoint_with_its_rules(
     monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
 ) -> None:
     scripted, task_queue = flink
-    handle = await start(monitor_env, task_queue, CepThresholds(), engine="fused")
-    await running(handle)
+    handle, _ = await fused_monitor_running(monitor_env, task_queue)
     changed = await handle.execute_update(
         "update_thresholds", {"velocity_count": 7}, result_type=MonitorView
     )

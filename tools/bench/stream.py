@@ -35,6 +35,7 @@ from typing import Any
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from activities.fraud.flink_jobs import submit_cep_job
+from client.fraud import monitor_running
 from core.engines.flink import TERMINAL_STATES, FlinkRest, submit_python_job
 from core.kafka import create_topic, end_offsets, read_to_end
 from core.settings import PROJECT_ROOT, Settings
@@ -227,7 +228,7 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
             id=f"bench-monitor-{live}",
             task_queue=queue,
         )
-        await _running(monitor)
+        await monitor_running(monitor)
         await asyncio.sleep(5)  # the job's source is assigned its partitions
         run_id = f"l{uuid.uuid4().hex[:5]}"
         await asyncio.to_thread(
@@ -262,14 +263,6 @@ async def run_stream_benchmark(settings: Settings, events: int, latency_s: float
         os.killpg(worker.pid, signal.SIGTERM)
         await worker.wait()
     return StreamReport(total, passthrough, cep, fused, differ, latency_rate, result, rule_changes)
-
-
-async def _running(monitor: WorkflowHandle[Any, None]) -> None:
-    for _ in range(240):
-        if (await monitor.query(FraudMonitorWorkflow.state)).state == "RUNNING":
-            return
-        await asyncio.sleep(0.5)
-    raise RuntimeError("the benchmark's monitor did not run its job within 2 minutes")
 
 
 async def _start_router(settings: Settings, queue: str) -> WorkflowHandle[Any, None]:

@@ -20,8 +20,9 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 
+from client.fraud import monitor_running
 from core.settings import PROJECT_ROOT, Settings
-from domain.fraud.monitor import CepThresholds, JobUpgrade, MonitorRequest, MonitorView
+from domain.fraud.monitor import CepThresholds, JobUpgrade, MonitorRequest
 from workflows.fraud.fraud_monitor import FraudMonitorWorkflow
 
 MONITOR_HISTORY_DIR = PROJECT_ROOT / "tests" / "histories" / "fraud_monitor"
@@ -56,7 +57,7 @@ async def record_threshold_update(client: Client, settings: Settings, tag: str) 
     """A monitor of the SQL job whose thresholds are changed by the Update (stop with savepoint,
     restart from it), then cancelled."""
     handle = await start_monitor(client, settings, engine="sql")
-    view = await running(handle)
+    view = await monitor_running(handle)
     await handle.execute_update(
         FraudMonitorWorkflow.update_thresholds,
         view.thresholds.model_copy(update={"velocity_count": view.thresholds.velocity_count + 1}),
@@ -68,7 +69,7 @@ async def record_rule_changes(client: Client, settings: Settings, tag: str) -> l
     """A monitor of the fused job whose rules change live (then a change it refuses), cancelled;
     and one whose job is upgraded through a savepoint, cancelled."""
     handle = await start_monitor(client, settings)
-    await running(handle)
+    await monitor_running(handle)
     await handle.execute_update(
         FraudMonitorWorkflow.update_thresholds, CepThresholds(velocity_count=9)
     )
@@ -78,21 +79,12 @@ async def record_rule_changes(client: Client, settings: Settings, tag: str) -> l
         )
     paths = [await cancelled_and_stored(handle, "rule_change", tag)]
     handle = await start_monitor(client, settings)
-    await running(handle)
+    await monitor_running(handle)
     await handle.execute_update(
         FraudMonitorWorkflow.upgrade_job, JobUpgrade(reason="recording a history")
     )
     paths.append(await cancelled_and_stored(handle, "upgrade", tag))
     return paths
-
-
-async def running(handle: WorkflowHandle) -> MonitorView:
-    for _ in range(240):
-        view: MonitorView = await handle.query(FraudMonitorWorkflow.state)
-        if view.state == "RUNNING":
-            return view
-        await asyncio.sleep(0.5)
-    raise RuntimeError(f"the monitor's job did not run within 2 minutes: {view}")
 
 
 async def cancelled_and_stored(handle: WorkflowHandle, label: str, tag: str) -> Path:
