@@ -1,6 +1,5 @@
 package io.example.hybrid.fraud;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -32,7 +31,7 @@ final class Evaluate {
     }
   }
 
-  private static void dropOutside(ArrayList<Txn> run, long ts, long window) {
+  private static void dropOutside(List<Txn> run, long ts, long window) {
     int expired = 0;
     while (expired < run.size() && ts - run.get(expired).ts >= window) {
       expired++;
@@ -43,7 +42,7 @@ final class Evaluate {
   }
 
   /** S{n,} B: at least n charges under SMALL, then one of at least LARGE. */
-  private static void cardTesting(Rules rules, ArrayList<Txn> run, Txn e, List<Match> found) {
+  private static void cardTesting(Rules rules, List<Txn> run, Txn e, List<Match> found) {
     if (e.cents < rules.cardTestingSmall) {
       run.add(e);
       dropOutside(run, e.ts, rules.cardTestingWindow);
@@ -64,7 +63,7 @@ final class Evaluate {
   }
 
   /** V{n}: n charges within the window. */
-  private static void velocity(Rules rules, ArrayList<Txn> run, Txn e, List<Match> found) {
+  private static void velocity(Rules rules, List<Txn> run, Txn e, List<Match> found) {
     dropOutside(run, e.ts, rules.velocityWindow);
     run.add(e);
     if (run.size() >= rules.velocityCount) {
@@ -98,7 +97,7 @@ final class Evaluate {
   }
 
   /** E1 E2 E3 E4: each charge FACTOR times the one before, the last at least MIN_FINAL. */
-  private static void escalation(Rules rules, ArrayList<Txn> run, Txn e, List<Match> found) {
+  private static void escalation(Rules rules, List<Txn> run, Txn e, List<Match> found) {
     dropOutside(run, e.ts, rules.escalationWindow);
     if (!run.isEmpty() && e.cents >= rules.escalationFactor * run.get(run.size() - 1).cents) {
       if (run.size() == 3 && e.cents >= rules.escalationMinFinal) {
