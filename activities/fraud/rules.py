@@ -9,7 +9,7 @@ import asyncio
 import time
 from datetime import timedelta
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.contract import implements
 from core.kafka import consumer, producer
 from core.settings import Settings
-from domain.fraud.monitor import ApplyRules, RulesApplied, RulesInForce
+from domain.fraud.monitor import ApplyRules, PublishRules, RulesApplied, RulesInForce
 from workflows.fraud import activities as declared
 from workflows.fraud.activities import RULES_NOT_APPLIED, RULES_REFUSED
 
@@ -41,6 +41,10 @@ class RuleActivities:
         finally:
             await asyncio.to_thread(acks.close)
 
+    @implements(declared.publish_rules)
+    async def publish_rules(self, request: PublishRules) -> int:
+        return await asyncio.to_thread(self._publish, request)
+
     def _acknowledgements_since(self, request: ApplyRules, epoch_s: float) -> Consumer:
         reader = consumer(self.settings, f"rules-applied-{request.job_name}")
         topic = request.rules_applied_topic
@@ -50,15 +54,22 @@ class RuleActivities:
         reader.assign(reader.offsets_for_times(wanted, timeout=10))
         return reader
 
-    def _publish(self, request: ApplyRules) -> None:
+    def _publish(self, request: PublishRules) -> int:
+        """The rule set's offset on the rules topic, once written."""
         writer = producer(self.settings, **{"enable.idempotence": True})
+        written: list[Message] = []
         writer.produce(
             request.rules_topic,
             key=request.job_name.encode(),
             value=request.rules.model_dump_json().encode(),
+            on_delivery=lambda error, message: written.append(message),
         )
-        if writer.flush(10) > 0:
+        if writer.flush(10) > 0 or not written:
             raise RuntimeError(f"the rule set was not written to {request.rules_topic} in 10 s")
+        error, offset = written[0].error(), written[0].offset()
+        if error is not None or offset is None:
+            raise RuntimeError(f"the rule set was not written to {request.rules_topic}: {error}")
+        return offset
 
     async def _wait_for_every_subtask(self, request: ApplyRules, acks: Consumer) -> RulesInForce:
         version = request.rules.version

@@ -129,15 +129,20 @@ class RulesApplied(BaseModel):
     at: datetime
 
 
-class ApplyRules(BaseModel):
-    """Publish a rule set for the running fused job and wait until every subtask applied it."""
+class PublishRules(BaseModel):
+    """Publish a rule set for the fused job, without waiting for the job to apply it."""
 
     model_config = ConfigDict(extra="forbid")
 
     job_name: str
     rules_topic: KafkaName
-    rules_applied_topic: KafkaName
     rules: RuleSet
+
+
+class ApplyRules(PublishRules):
+    """Publish a rule set for the running fused job and wait until every subtask applied it."""
+
+    rules_applied_topic: KafkaName
     timeout: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
 
 

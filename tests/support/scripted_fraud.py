@@ -18,6 +18,7 @@ from domain.fraud.monitor import (
     CepThresholds,
     JobHandle,
     JobProgress,
+    PublishRules,
     RouterProgress,
     RuleSet,
     RulesInForce,
@@ -38,7 +39,9 @@ class ScriptedFlink:
     lost) and back ends a watch with `changed`; `refuses` says which thresholds the
         cluster rejects; `restarting` makes every watch report that Flink keeps restarting.
         Rule sets published live are kept in `rule_sets`; the job refuses one as the real one
-        does, when card testing's small amount is not below its large one."""
+        does, when card testing's small amount is not below its large one; with
+        `rules_unanswered` the job never says it applied one (as a job that stopped), and what
+        is published without waiting (a withdrawal) is kept in `rule_sets` too."""
 
     jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, state)
     submissions: list[SubmitCepJob] = field(default_factory=list)
@@ -51,6 +54,7 @@ class ScriptedFlink:
     refuses: Callable[[CepThresholds], bool] = lambda thresholds: False
     restarting: bool = False
     rule_sets: list[RuleSet] = field(default_factory=list)
+    rules_unanswered: bool = False
 
     def state(self, job_id: str) -> str:
         return self.jobs[job_id][1]
@@ -137,7 +141,18 @@ class ScriptedFlink:
                     type=declared.RULES_REFUSED,
                     non_retryable=True,
                 )
+            if self.rules_unanswered:
+                raise ApplicationError(
+                    "the Flink job did not say it applied the rule set within 30 s",
+                    type=declared.RULES_NOT_APPLIED,
+                    non_retryable=True,
+                )
             return RulesInForce(version=request.rules.version, subtasks=1)
+
+        @implements(declared.publish_rules)
+        async def publish_rules(request: PublishRules) -> int:
+            self.rule_sets.append(request.rules)
+            return len(self.rule_sets) - 1
 
         @implements(declared.route_alerts)
         async def route_alerts(group_id: str) -> RouterProgress:
@@ -145,4 +160,12 @@ class ScriptedFlink:
                 activity.heartbeat()
                 await asyncio.sleep(0.1)
 
-        return [submit_job, watch_job, stop_with_savepoint, cancel_job, apply_rules, route_alerts]
+        return [
+            submit_job,
+            watch_job,
+            stop_with_savepoint,
+            cancel_job,
+            apply_rules,
+            publish_rules,
+            route_alerts,
+        ]

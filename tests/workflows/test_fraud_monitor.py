@@ -163,6 +163,29 @@ async def test_a_rule_set_the_job_refuses_fails_the_update_and_the_old_one_stays
     assert after.thresholds == CepThresholds(velocity_count=6)
 
 
+async def test_a_rule_set_not_applied_in_time_is_withdrawn_by_the_next_version(
+    monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
+) -> None:
+    scripted, task_queue = flink
+    handle, before = await fused_monitor_running(monitor_env, task_queue)
+    scripted.rules_unanswered = True
+
+    with pytest.raises(WorkflowUpdateFailedError) as unanswered:
+        await handle.execute_update("update_thresholds", {"velocity_count": 5})
+
+    cause = unanswered.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "RulesNotApplied"
+    unapplied, withdrawal = scripted.rule_sets
+    assert unapplied.thresholds == CepThresholds(velocity_count=5)
+    # the job, whenever it reads the topic, ends on the rules the monitor says are in force
+    assert (withdrawal.version, withdrawal.thresholds) == (unapplied.version + 1, CepThresholds())
+    assert f"withdrawn: rule set {withdrawal.version}" in cause.message
+    view = await handle.query(FraudMonitorWorkflow.state)
+    assert (view.rule_version, view.thresholds) == (withdrawal.version, before.thresholds)
+    assert len(scripted.submissions) == 1  # no restart
+
+
 async def test_an_upgrade_restarts_the_job_from_a_savepoint_with_its_rules(
     monitor_env: WorkflowEnvironment, flink: tuple[ScriptedFlink, str]
 ) -> None:

@@ -11,6 +11,7 @@ from domain.fraud.monitor import (
     CancelJob,
     JobHandle,
     JobProgress,
+    PublishRules,
     RouterProgress,
     RulesInForce,
     StopJob,
@@ -59,6 +60,14 @@ async def cancel_job(request: CancelJob) -> str:
 async def apply_rules(request: ApplyRules) -> RulesInForce:
     """Publish a rule set on the rules topic and wait until every subtask of the fused job
     applied it (RULES_REFUSED with the job's reason, RULES_NOT_APPLIED after the timeout)."""
+    raise NotImplementedError
+
+
+@activity.defn
+async def publish_rules(request: PublishRules) -> int:
+    """Publish a rule set on the rules topic, without waiting for the job; returns its offset.
+    A rule set that was not applied in time is withdrawn this way (the next version, with the
+    rules in force)."""
     raise NotImplementedError
 
 

@@ -9,7 +9,9 @@
         (bounded history)
     update `update_thresholds`, fused job: publish the next rule set version on the rules
         topic, answer once every subtask of the running job says it applied it (no restart);
-        a rule set the job refuses fails the update with the job's reason, the old one stays
+        a rule set the job refuses fails the update with the job's reason, the old one stays;
+        one it does not apply in time fails the update and is withdrawn (the rules in force
+        are published after it, as the next version)
     update `update_thresholds`, SQL job; update `upgrade_job`, either: stop the job with a
         savepoint, restart it from there (with the new thresholds; with the current code),
         answer once it runs; when Flink refuses the new job, restore the old thresholds from
@@ -32,9 +34,8 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.workflow import ActivityCancellationType, ActivityHandle
+from temporalio.workflow import ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         LiveState,
         MonitorRequest,
         MonitorView,
+        PublishRules,
         RuleSet,
         StopJob,
         SubmitCepJob,
@@ -57,38 +59,24 @@ with workflow.unsafe.imports_passed_through():
     from workflows.boundary import checked_init
     from workflows.cancellation import is_cancellation
     from workflows.fraud import activities as act
-    from workflows.options import ActivityOptions
+    from workflows.fraud.monitor_options import (
+        APPLY_RULES,
+        CANCEL,
+        PUBLISH_RULES,
+        SAVEPOINT,
+        SUBMIT,
+        watch_options,
+    )
 
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ENDED = ("FAILED", "CANCELED", "FINISHED")
 LIVE = ("RUNNING", "RECOVERING")
 # a run whose job keeps failing continues as new after this many events, whatever limits the
 # server sets for its own suggestion
 MAX_HISTORY_EVENTS = 2000
-SUBMIT = ActivityOptions(
-    start_to_close_timeout=timedelta(minutes=3),
-    retry_policy=RETRY,
-    # a cancellation waits for the submission to end, so that the job it may have started is
-    # there to be cancelled by name
-    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-)
-SAVEPOINT = ActivityOptions(
-    start_to_close_timeout=timedelta(minutes=5),
-    heartbeat_timeout=timedelta(seconds=30),
-    retry_policy=RETRY,
-)
-APPLY_RULES = ActivityOptions(
-    start_to_close_timeout=timedelta(minutes=1),
-    heartbeat_timeout=timedelta(seconds=10),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
-)
 # rule sets live for the fused job: its update_thresholds no longer restarts it
 LIVE_RULES = "live-rules"
-CANCEL = ActivityOptions(
-    start_to_close_timeout=timedelta(minutes=2),
-    heartbeat_timeout=timedelta(seconds=10),
-    retry_policy=RETRY,
-)
+# a rule set not applied in time is withdrawn: the rules in force follow it as the next version
+WITHDRAW_UNAPPLIED_RULES = "withdraw-unapplied-rules"
 
 
 def version_at(now: datetime) -> int:
@@ -211,12 +199,18 @@ class FraudMonitorWorkflow:
             applied = await APPLY_RULES.execute(act.apply_rules, request)
         except ActivityError as error:
             cause = error.cause
-            refused = isinstance(cause, ApplicationError) and cause.type == act.RULES_REFUSED
+            if isinstance(cause, ApplicationError) and cause.type == act.RULES_REFUSED:
+                raise ApplicationError(
+                    f"the job refused rule set {version}: {cause}",
+                    type="ThresholdsRefused",
+                    non_retryable=True,
+                ) from error
+            withdrawn = ""
+            if workflow.patched(WITHDRAW_UNAPPLIED_RULES):
+                withdrawn = await self.withdraw_rules(version)
             raise ApplicationError(
-                f"the job refused rule set {version}: {cause}"
-                if refused
-                else f"rule set {version} was not applied: {cause}",
-                type="ThresholdsRefused" if refused else act.RULES_NOT_APPLIED,
+                f"rule set {version} was not applied: {cause}{withdrawn}",
+                type=act.RULES_NOT_APPLIED,
                 non_retryable=True,
             ) from error
         finally:
@@ -226,6 +220,27 @@ class FraudMonitorWorkflow:
         )
         workflow.logger.info("rule set %d in force on %d subtasks", version, applied.subtasks)
         return self.state()
+
+    async def withdraw_rules(self, version: int) -> str:
+        """A job that did not apply rule set `version` in time (stopped, restarting, lagging)
+        may still read it later: publish the rules in force after it, as the next version, so
+        that the job ends on what `state` says whenever it reads the topic. Says what it did."""
+        withdrawal = RuleSet(version=version + 1, thresholds=self.request.thresholds)
+        publish = PublishRules(
+            job_name=self.request.job_name, rules_topic=self.request.rules_topic, rules=withdrawal
+        )
+        try:
+            offset = await PUBLISH_RULES.execute(act.publish_rules, publish)
+        except ActivityError as error:
+            return (
+                f"; withdrawing it failed too ({error.cause}): the job applies rule set"
+                f" {version} if it reads it, and `state` shows version {self.request.rule_version}"
+            )
+        self.request = self.request.model_copy(update={"rule_version": withdrawal.version})
+        return (
+            f"; withdrawn: rule set {withdrawal.version} (the thresholds in force) follows it on"
+            f" {self.request.rules_topic} (offset {offset})"
+        )
 
     async def restart_from_savepoint(self, thresholds: CepThresholds) -> MonitorView:
         """The main loop stops the job with a savepoint and submits it from there with
@@ -317,11 +332,7 @@ class FraudMonitorWorkflow:
             poll_interval=self.request.poll_interval,
             watch_period=self.request.watch_period,
         )
-        return ActivityOptions(
-            start_to_close_timeout=self.request.watch_period + timedelta(minutes=5),
-            heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
-        ).start(act.watch_job, watch)
+        return watch_options(self.request.watch_period).start(act.watch_job, watch)
 
     async def watch_while_it_runs(
         self, job_id: str, reported_state: LiveState | None
