@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from core.engines.lifecycle import JobState
@@ -47,11 +48,12 @@ def spark_submit_command(
     ]
 
 
-def spark_environment(settings: Settings) -> dict[str, str]:
+def spark_environment(settings: Settings, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "JAVA_HOME": str(java_home(settings, "spark")),
         "PYSPARK_PYTHON": sys.executable,
+        **extra,
     }
 
 
@@ -65,10 +67,18 @@ class SparkApplication:
 
     engine = "spark"
 
-    def __init__(self, settings: Settings, submission_id: str, command: list[str]):
+    def __init__(
+        self,
+        settings: Settings,
+        submission_id: str,
+        command: list[str],
+        environment: Mapping[str, str] | None = None,
+    ):
         self.settings = settings
         self.submission_id = submission_id
         self.command = command
+        # secrets go here, not in the command: every user sees a command line in `ps`
+        self.environment = dict(environment or {})
         self.directory = settings.spark_apps_dir / submission_id
         self.process: subprocess.Popen[bytes] | None = None  # when this object started it
 
@@ -97,7 +107,7 @@ class SparkApplication:
                 *self.command,
             ],
             cwd=self.directory,
-            env=spark_environment(self.settings),
+            env=spark_environment(self.settings, **self.environment),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

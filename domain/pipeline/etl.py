@@ -103,9 +103,15 @@ def _load_plan(conn: psycopg.Connection, run_id: str, topic: str) -> EtlPlan:
     )
 
 
+# the Spark job reads the database password from this variable (jobs/spark/features.py has the
+# same name: a unit test holds the two together), never from its command line
+JDBC_PASSWORD_VARIABLE = "HYBRID_ETL_JDBC_PASSWORD"
+
+
 def jdbc_url(dsn: str) -> str:
+    """The JDBC URL of the database, with its user and without its password."""
     parts = urlsplit(dsn)
-    query = urlencode({"user": parts.username or "", "password": parts.password or ""})
+    query = urlencode({"user": parts.username or ""})
     return f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}?{query}"
 
 
@@ -137,6 +143,7 @@ def features_application(settings: Settings, plan: EtlPlan) -> SparkApplication:
         spark_submit_command(
             settings, ETL_JOB, spark_arguments(settings, plan), plan.submission_id
         ),
+        environment={JDBC_PASSWORD_VARIABLE: urlsplit(settings.postgres_dsn).password or ""},
     )
 
 

@@ -23,7 +23,10 @@ every node). The last line on stdout is the run's manifest as JSON. Run by hand:
     spark-submit --master 'local[2]' --jars <.stack/jars/spark/*.jar, comma-separated> \
         jobs/spark/features.py --bootstrap-servers localhost:19092 --topic transactions \
         --run-id r1 --offsets '{"0": [0, 1000]}' --lake-dir .stack/lake \
-        --jdbc-url 'jdbc:postgresql://localhost:55432/hybrid?user=hybrid&password=hybrid'
+        --jdbc-url 'jdbc:postgresql://localhost:55432/hybrid?user=hybrid'
+
+with the database password in HYBRID_ETL_JDBC_PASSWORD (the environment, not the command line,
+which every user of the machine sees in `ps`).
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ COMPUTED_FEATURES = [
     "cep_alerts_24h",
 ]
 LABEL_COLUMNS = ["is_fraud", "fraud_pattern"]
+# the PostgreSQL password (the --jdbc-url has none); the ETL activity sets it
+JDBC_PASSWORD_VARIABLE = "HYBRID_ETL_JDBC_PASSWORD"
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
 
@@ -190,14 +195,18 @@ def with_features(history: DataFrame) -> DataFrame:
 
 
 def with_alerts_and_labels(spark: SparkSession, features: DataFrame, jdbc_url: str) -> DataFrame:
+    password = os.environ.get(JDBC_PASSWORD_VARIABLE)
+
     def table(query: str) -> DataFrame:
-        return (
+        reader = (
             spark.read.format("jdbc")
             .option("driver", "org.postgresql.Driver")
             .option("url", jdbc_url)
             .option("query", query)
-            .load()
         )
+        if password is not None:
+            reader = reader.option("password", password)  # Spark redacts it in its UI
+        return reader.load()
 
     alerts = table("select card_id as alert_card, event_time as alert_time from fraud_alerts")
     counts = (

@@ -27,7 +27,7 @@ from core.settings import Settings
 from domain.fraud.events import SCHEMA_VERSION, Transaction
 from domain.fraud.monitor import CepJobSpec, CepThresholds, MonitorRequest
 from domain.orders.models import OrderRef, StepOutcome
-from domain.pipeline.etl import spark_arguments
+from domain.pipeline.etl import JDBC_PASSWORD_VARIABLE, features_application, spark_arguments
 from domain.pipeline.features import FEATURES
 from domain.pipeline.models import EtlPlan, PartitionRange, TrainingRequest
 from domain.pipeline.scoring import CardHistory, order_features
@@ -191,6 +191,19 @@ def test_both_jobs_are_given_the_feature_list() -> None:
     job = TrainingActivities(SETTINGS, pool=None).training_job(request)  # type: ignore[arg-type]
     training = train_fraud_model.parser().parse_args(shlex.split(job.entrypoint)[2:])
     assert training.features.split(",") == FEATURES
+
+
+def test_the_spark_job_gets_the_database_password_in_its_environment_only() -> None:
+    settings = SETTINGS.model_copy(
+        update={"postgres_dsn": "postgresql://hybrid:s3cret-pw@localhost:55432/hybrid"}
+    )
+    plan = EtlPlan(run_id="r1", topic="tx", ranges=[])
+    application = features_application(settings, plan)
+    assert not any("s3cret-pw" in part for part in application.command)
+    assert spark_features.JDBC_PASSWORD_VARIABLE == JDBC_PASSWORD_VARIABLE
+    assert application.environment == {JDBC_PASSWORD_VARIABLE: "s3cret-pw"}
+    etl = spark_features.arguments(spark_arguments(settings, plan))
+    assert etl.jdbc_url == "jdbc:postgresql://localhost:55432/hybrid?user=hybrid"
 
 
 def test_the_spark_job_refuses_a_feature_it_cannot_compute() -> None:
