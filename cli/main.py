@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import bench, histories, orders, pipeline, stack, stream
+from cli import bench, compose, histories, orders, pipeline, stack, stream
 from cli.console import console, setup_logging
 from cli.demo import demo
 from core.errors import ActionableError
@@ -35,6 +35,7 @@ app.add_typer(orders.app, name="orders")
 app.add_typer(pipeline.etl_app, name="etl")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(bench.app, name="bench")
+app.add_typer(compose.app, name="compose")
 app.command()(demo)
 
 # what `hybrid test` runs before pytest, in this order; each must pass

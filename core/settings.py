@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     flink_jobmanager_host: str = "localhost"
     flink_taskmanager_host: str = "localhost"
     flink_bind_host: str = "localhost"
+    # The processes' memory (Flink's memory sizes: 1024m, 6g). The CEP job keeps per-card
+    # pattern state on the heap: in a 3 GB TaskManager it held over half the heap, G1 marked
+    # back to back and the job ran at half its rate. The demo's streams fit in 2048m.
+    flink_jobmanager_process_size: str = Field(default="1024m", pattern=r"^\d+[kmg]?$")
+    flink_taskmanager_process_size: str = Field(default="6144m", pattern=r"^\d+[kmg]?$")
 
     # Spark: jobs are spark-submit runs against this master; `local[2]` runs them in-process on
     # this machine, `spark://host:7077` sends the same job to a standalone cluster.

@@ -76,10 +76,8 @@ def prepare_flink_dirs(settings: Settings, home: Path, connector_jars: Path) -> 
                 f"rest.address: {rest.hostname}",
                 f"rest.bind-address: {settings.flink_bind_host}",
                 f"rest.port: {rest.port or 8081}",
-                "jobmanager.memory.process.size: 1024m",
-                # the CEP job keeps per-card pattern state on the heap: in a 3 GB process it held
-                # over half the heap, G1 marked back to back and the job ran at half its rate
-                "taskmanager.memory.process.size: 6144m",
+                f"jobmanager.memory.process.size: {settings.flink_jobmanager_process_size}",
+                f"taskmanager.memory.process.size: {settings.flink_taskmanager_process_size}",
                 # keyed state lives on the heap (hashmap backend) and the jobs are pure SQL, no
                 # Python UDFs: the memory Flink reserves for RocksDB and Python is better as heap
                 "taskmanager.memory.managed.fraction: 0.05",

@@ -24,11 +24,11 @@ from core.settings import PROJECT_ROOT, Settings
 from domain.orders.search_attributes import ALL as SEARCH_ATTRIBUTES
 from stack.services.kafka import SINGLE_NODE_BROKER_SETTINGS
 from stack.services.temporal import search_attribute_types
+from tests.support.compose import COMPOSE_FILE, compose_file
 from tests.support.project import SOURCE_PACKAGES
 
 INFRA = PROJECT_ROOT / "infra"
-COMPOSE_FILE = INFRA / "docker-compose.yml"
-COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+COMPOSE: dict[str, Any] = compose_file()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # the local stack's defaults, untouched by this machine's environment
 LOCAL = Settings.model_construct()
@@ -130,9 +130,9 @@ def container_settings(service: str = "worker") -> Settings:
 
 
 def published_ports(service: str) -> set[tuple[int, int]]:
-    """(host, container) pairs of a service's `ports`."""
-    pairs = (entry.split(":") for entry in SERVICES[service].get("ports", []))
-    return {(int(host), int(container)) for host, container in pairs}
+    """(host, container) pairs of a service's `ports` (host address:host port:container port)."""
+    entries = (entry.split(":") for entry in SERVICES[service].get("ports", []))
+    return {(int(host), int(container)) for _, host, container in entries}
 
 
 def health_check(service: str) -> str:
