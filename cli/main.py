@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import bench, compose, histories, orders, pipeline, stack, stream
+from cli import bench, codec, compose, histories, orders, pipeline, stack, stream
 from cli.console import console, setup_logging
 from cli.demo import demo
 from core.errors import ActionableError
@@ -37,6 +37,8 @@ app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(bench.app, name="bench")
 app.add_typer(compose.app, name="compose")
 app.command()(demo)
+app.command()(codec.codec_server)
+app.command()(codec.codec_key)
 
 # what `hybrid test` runs before pytest, in this order; each must pass
 LINTS = (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"])

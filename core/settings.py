@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     otel_endpoint: str = "http://localhost:4318/v1/traces"
     log_format: Literal["text", "json"] = "text"
 
+    # Payload encryption (core/codec.py): `id=<base64 key>` pairs, the first encrypts, every
+    # one decrypts; empty sends payloads in plain JSON. The codec server lets the Temporal UI
+    # and CLI show them decrypted, to callers with its token.
+    payload_keys: SecretStr = SecretStr("")
+    codec_server_address: str = "127.0.0.1:8234"
+    codec_server_token: SecretStr = SecretStr("")
+
     # Local stack only: where the launcher keeps state and logs, and the ports it needs beyond
     # the ones implied by the addresses above.
     stack_dir: Path = PROJECT_ROOT / ".stack"
@@ -102,6 +109,10 @@ class Settings(BaseSettings):
     stack_health_timeout_s: float = Field(default=180.0, gt=0)
     # Java for Kafka and Flink; unset means the `java` on PATH.
     java_home: Path | None = Field(default=None, validation_alias="JAVA_HOME")
+
+    @property
+    def codec_server_url(self) -> str:
+        return f"http://{self.codec_server_address}"
 
     @property
     def temporal_port(self) -> int:

@@ -17,11 +17,12 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DefaultFailureConverter, PayloadConverter
+from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
+from core.codec import EncryptionCodec, parse_keys
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 
@@ -46,6 +47,14 @@ DATA_CONVERTER = dataclasses.replace(
 )
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """The project's converter, encrypting payloads when keys are configured (core/codec.py)."""
+    keys = parse_keys(settings.payload_keys.get_secret_value())
+    if not keys:
+        return DATA_CONVERTER
+    return dataclasses.replace(DATA_CONVERTER, payload_codec=EncryptionCodec(keys))
+
+
 async def connect(
     settings: Settings,
     runtime: Runtime | None = None,
@@ -55,7 +64,7 @@ async def connect(
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(settings),
             runtime=runtime,
             interceptors=interceptors,
         )

@@ -11,15 +11,18 @@ import os
 import secrets
 from pathlib import Path
 
+from core.codec import new_key
 from core.errors import InvalidInput
 from core.settings import PROJECT_ROOT
 
 ENV_FILE = PROJECT_ROOT / "infra" / ".env"
-# each a password only the compose stack's services share
+# each a secret only the compose stack's services share
 SECRETS = {
     "HYBRID_POSTGRES_PASSWORD": "the project's PostgreSQL role (hybrid)",
     "TEMPORAL_DB_PASSWORD": "Temporal's PostgreSQL role (temporal)",
     "GRAFANA_ADMIN_PASSWORD": "Grafana's admin user",
+    "HYBRID_PAYLOAD_KEYS": "the payload encryption keys (id=base64, the first encrypts)",
+    "HYBRID_CODEC_SERVER_TOKEN": "the codec server's bearer token (`temporal --codec-auth`)",
 }
 # what the host publishes the services' ports on; anything but loopback exposes PostgreSQL,
 # Temporal (no auth), Flink's REST API and Ray's Jobs API (both run submitted code)
@@ -28,7 +31,9 @@ PUBLISH_ADDRESS = "HYBRID_PUBLISH_ADDRESS"
 
 def generated() -> dict[str, str]:
     # URL-safe: the project's password goes into a DSN as it is
-    return {name: secrets.token_urlsafe(24) for name in SECRETS}
+    values = {name: secrets.token_urlsafe(24) for name in SECRETS}
+    values["HYBRID_PAYLOAD_KEYS"] = f"k{secrets.token_hex(3)}={new_key()}"
+    return values
 
 
 def render(values: dict[str, str]) -> str:

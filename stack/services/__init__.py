@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.settings import Settings
 from stack.base import Service
+from stack.services.codec_server import CodecServer
 from stack.services.flink import FlinkJobManager, FlinkTaskManager
 from stack.services.kafka import Kafka
 from stack.services.postgres import Postgres
@@ -24,4 +25,6 @@ def infrastructure(settings: Settings) -> list[Service]:
         FlinkJobManager(settings=settings),
         FlinkTaskManager(settings=settings),
         RayHead(settings=settings),
+        # only when payloads are encrypted: the Temporal UI then decodes through it
+        *([CodecServer(settings=settings)] if settings.payload_keys.get_secret_value() else []),
     ]

@@ -73,6 +73,9 @@ class Temporal(Service):
         ]
         for name, kind in search_attribute_types().items():
             command += ["--search-attribute", f"{name}={kind}"]
+        if self.settings.payload_keys.get_secret_value():
+            # encrypted payloads: the UI shows them through the codec server (CodecServer)
+            command += ["--ui-codec-endpoint", self.settings.codec_server_url]
         return command
 
     def prepare(self) -> None:

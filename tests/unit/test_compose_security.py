@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from core.codec import parse_keys
 from core.errors import InvalidInput
 from core.settings import PROJECT_ROOT
 from tests.support.compose import TEST_ENVIRONMENT, MissingVariable, compose_file
@@ -25,7 +26,8 @@ def published(environment: dict[str, str]) -> dict[str, list[str]]:
 
 def test_every_published_port_is_on_loopback_by_default() -> None:
     ports = published(TEST_ENVIRONMENT)
-    assert len(ports) == 8  # postgres, temporal, its UI, kafka, flink, ray, prometheus, grafana
+    # postgres, temporal, its UI, kafka, flink, ray, the codec server, prometheus, grafana
+    assert len(ports) == 9
     for service, entries in ports.items():
         for entry in entries:
             assert entry.split(":")[0] == "127.0.0.1", f"{service}: {entry}"
@@ -83,7 +85,9 @@ def test_the_env_file_is_generated_private_and_kept(tmp_path: Path) -> None:
     values = read_env(env_file)
     assert set(values) == set(SECRETS)
     assert len(set(values.values())) == len(SECRETS)
-    assert all(len(value) >= 32 and re.fullmatch(r"[\w-]+", value) for value in values.values())
+    assert len(parse_keys(values["HYBRID_PAYLOAD_KEYS"])) == 1
+    passwords = [value for name, value in values.items() if name != "HYBRID_PAYLOAD_KEYS"]
+    assert all(len(value) >= 32 and re.fullmatch(r"[\w-]+", value) for value in passwords)
     # the passwords of existing volumes are never replaced by accident
     with pytest.raises(InvalidInput, match="exists"):
         write_env_file(env_file)
