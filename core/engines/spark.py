@@ -19,6 +19,15 @@ from core.engines.lifecycle import JobState
 from core.settings import Settings
 from core.toolchain import java_home, maven_jars, venv_tool
 
+# In-process (local[N]) the driver's RPC, block manager and UI listen on loopback only: by
+# default they took the host's address and every interface (*:4040, measured)
+LOOPBACK_ONLY = [
+    "--conf",
+    "spark.driver.bindAddress=127.0.0.1",
+    "--conf",
+    "spark.driver.host=127.0.0.1",
+]
+
 
 def spark_submit_command(
     settings: Settings, script: Path, args: list[str], app_name: str
@@ -43,16 +52,19 @@ def spark_submit_command(
         # empty run's 16 s, measured)
         "--conf",
         "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning=true",
+        *(LOOPBACK_ONLY if settings.spark_master.startswith("local") else []),
         str(script),
         *args,
     ]
 
 
 def spark_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    local = {"SPARK_LOCAL_IP": "127.0.0.1"} if settings.spark_master.startswith("local") else {}
     return {
         **os.environ,
         "JAVA_HOME": str(java_home(settings, "spark")),
         "PYSPARK_PYTHON": sys.executable,
+        **local,  # the UI's address (it listens on every interface otherwise)
         **extra,
     }
 
