@@ -7,8 +7,8 @@ metric names that the code and the local stack use."""
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,8 @@ from core.settings import PROJECT_ROOT, Settings
 from domain.orders.search_attributes import ALL as SEARCH_ATTRIBUTES
 from stack.services.kafka import SINGLE_NODE_BROKER_SETTINGS
 from stack.services.temporal import search_attribute_types
-from tests.support.compose import COMPOSE_FILE, compose_file
+from tests.support.compose import COMPOSE_FILE, TEST_ENVIRONMENT, compose_file
+from tests.support.compose_cli import compose_command
 from tests.support.project import SOURCE_PACKAGES
 
 INFRA = PROJECT_ROOT / "infra"
@@ -442,22 +443,51 @@ def test_grafana_dashboard_charts_metrics_the_worker_exports() -> None:
     assert {f"{name}_bucket" for name in SDK_HISTOGRAMS} <= charted
 
 
-def compose_command() -> list[str] | None:
-    docker = shutil.which("docker")
-    if (
-        docker
-        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
-    ):
-        return [docker, "compose"]
-    standalone = shutil.which("docker-compose")
-    return [standalone] if standalone else None
-
-
-def test_compose_accepts_the_file() -> None:
-    command = compose_command()
+def test_compose_accepts_the_file_and_reads_it_as_these_checks_do(tmp_path: Path) -> None:
+    """`docker compose config` with the env file `hybrid compose env` writes (test values): the
+    file is valid, and Compose's reading of each service's environment and ports is the one the
+    checks above use (tests/support/compose.py)."""
+    command = compose_command(LOCAL)
     if command is None:
-        pytest.skip("no Docker Compose here (neither `docker compose` nor `docker-compose`)")
+        pytest.skip("neither Docker Compose nor Go (to build the Compose CLI) is here")
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in TEST_ENVIRONMENT.items()))
     done = subprocess.run(
-        [*command, "-f", str(COMPOSE_FILE), "config", "--quiet"], capture_output=True, text=True
+        [
+            *command,
+            "-f",
+            str(COMPOSE_FILE),
+            "--env-file",
+            str(env_file),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    resolved = json.loads(done.stdout)["services"]
+    assert set(resolved) == set(SERVICES)
+    for name, service in SERVICES.items():
+        environment = {k: str(v) for k, v in (service.get("environment") or {}).items()}
+        assert resolved[name].get("environment", {}) == environment, name
+        ports = {
+            f"{p.get('host_ip', '')}:{p['published']}:{p['target']}"
+            for p in resolved[name].get("ports", [])
+        }
+        assert ports == set(service.get("ports", [])), name
+    # and without the env file, Compose refuses, saying what to run
+    refused = subprocess.run(
+        [*command, "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k not in TEST_ENVIRONMENT},
+    )
+    if (COMPOSE_FILE.parent / ".env").exists():
+        return  # this checkout has its own infra/.env, which Compose reads
+    assert refused.returncode != 0
+    assert "run ./hybrid compose env" in refused.stderr
