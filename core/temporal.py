@@ -18,12 +18,13 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
+from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from core.codec import EncryptionCodec, parse_keys
-from core.errors import ServiceUnavailable
+from core.errors import InvalidInput, ServiceUnavailable
 from core.settings import Settings
 
 
@@ -55,23 +56,52 @@ def data_converter(settings: Settings) -> DataConverter:
     return dataclasses.replace(DATA_CONVERTER, payload_codec=EncryptionCodec(keys))
 
 
+def connect_config(settings: Settings) -> ClientConnectConfig:
+    """Where and how to connect, the way Temporal's SDKs and CLI read it: the profile of
+    temporal.toml that TEMPORAL_PROFILE names (default `default`; TEMPORAL_CONFIG_FILE moves the
+    file), then the TEMPORAL_* variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+    TEMPORAL_TLS_*). HYBRID_TEMPORAL_ADDRESS and HYBRID_TEMPORAL_NAMESPACE, where set, win; what
+    neither gives is the local stack's (localhost:7233, `default`)."""
+    try:
+        config = ClientConfig.load_client_connect_config()
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise InvalidInput(
+            f"Temporal's client configuration cannot be read ({exc})",
+            "check TEMPORAL_CONFIG_FILE / temporal.toml and the TEMPORAL_* variables",
+        ) from exc
+    given = settings.model_fields_set
+    if "temporal_address" in given or "target_host" not in config:
+        config["target_host"] = settings.temporal_address
+    if "temporal_namespace" in given or "namespace" not in config:
+        config["namespace"] = settings.temporal_namespace
+    return config
+
+
+def temporal_target(settings: Settings) -> str:
+    """The address and namespace connect() uses, for messages."""
+    config = connect_config(settings)
+    tls = " over TLS" if config.get("tls") else ""
+    return f"{config['target_host']}{tls} (namespace {config['namespace']})"
+
+
 async def connect(
     settings: Settings,
     runtime: Runtime | None = None,
     interceptors: Sequence[Interceptor] = (),
 ) -> Client:
+    config = connect_config(settings)
     try:
         return await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
+            **config,
             data_converter=data_converter(settings),
             runtime=runtime,
             interceptors=interceptors,
         )
     except (RuntimeError, RPCError) as exc:
         raise TemporalUnavailable(
-            f"Temporal is not reachable at {settings.temporal_address} ({exc})",
-            "start the local stack with `./hybrid stack up` or set HYBRID_TEMPORAL_ADDRESS",
+            f"Temporal is not reachable at {config['target_host']} ({exc})",
+            "start the local stack with `./hybrid stack up`, or set HYBRID_TEMPORAL_ADDRESS"
+            " (or the SDK's TEMPORAL_ADDRESS, a temporal.toml profile) to your cluster",
         ) from exc
 
 

@@ -20,7 +20,7 @@ from core.db.connections import open_pool
 from core.errors import InvalidInput
 from core.observability import metrics_runtime, tracing_interceptors
 from core.settings import PROJECT_ROOT, Settings
-from core.temporal import connect
+from core.temporal import connect, temporal_target
 from worker.registrations import WORKFLOW_INTERCEPTORS, registrations
 
 log = logging.getLogger("worker")
@@ -95,9 +95,8 @@ async def run_worker(
         for worker in workers:
             await running.enter_async_context(worker)
         log.info(
-            "connected to Temporal at %s (namespace %s); task queues: %s",
-            settings.temporal_address,
-            settings.temporal_namespace,
+            "connected to Temporal at %s; task queues: %s",
+            temporal_target(settings),
             ", ".join(w.task_queue for w in workers),
         )
         if settings.metrics_bind_address:
