@@ -71,6 +71,10 @@ class Settings(BaseSettings):
 
     # Ray: the head's dashboard address, which also serves the Jobs API.
     ray_address: str = "http://localhost:8265"
+    # A Python on every Ray node with the jobs' packages (jobs/ray/runtime_env.yaml) already
+    # installed: the project image bakes one, so that no job installs packages at run time.
+    # Unset, Ray installs them into an environment it caches per node (the local stack).
+    ray_job_python: Path | None = None
 
     # Where a person opens the Flink UI and the Ray dashboard, when that differs from the address
     # the worker uses (in compose the worker says flink-jobmanager:8081, a browser localhost).

@@ -8,7 +8,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from activities.contract import implements
 from activities.pipeline.engine_jobs import supervise
-from core.engines.ray_jobs import RayJob
+from core.engines.ray_jobs import RayJob, job_python
 from core.settings import Settings
 from domain.pipeline.features import FEATURES
 from domain.pipeline.models import TrainingRequest, TrainingResult
@@ -23,7 +23,7 @@ class TrainingActivities:
     def training_job(self, request: TrainingRequest) -> RayJob:
         options = request.settings
         arguments = [
-            "python",
+            job_python(self.settings),
             "train_fraud_model.py",
             "--features-dir",
             str(self.settings.lake_dir / "features"),

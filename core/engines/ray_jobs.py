@@ -3,7 +3,9 @@
 The Jobs API refuses a second job with an id it knows, so a retried activity that submits the
 same id learns the job exists and attaches to it; only a job that failed or was stopped is
 deleted and submitted again. The runtime environment comes from jobs/ray/runtime_env.yaml, the
-same file `ray job submit --runtime-env` takes by hand."""
+same file `ray job submit --runtime-env` takes by hand, unless the nodes have those packages baked
+into a Python of their own (the ray_job_python setting): then the job and its tasks run on that
+one and nothing is installed."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class RayJob:
 
     def __init__(self, settings: Settings, submission_id: str, entrypoint: str):
         self.address = settings.ray_address
+        self.baked_python = settings.ray_job_python
         self.submission_id = submission_id
         self.entrypoint = entrypoint
         self._client: JobSubmissionClient | None = None
@@ -47,7 +50,11 @@ class RayJob:
             self.client.delete_job(self.submission_id)
         elif status is not None:
             return True
-        runtime_env = yaml.safe_load((RAY_JOBS_DIR / "runtime_env.yaml").read_text())
+        runtime_env = (
+            {"py_executable": str(self.baked_python)}
+            if self.baked_python is not None
+            else yaml.safe_load((RAY_JOBS_DIR / "runtime_env.yaml").read_text())
+        )
         try:
             self.client.submit_job(
                 entrypoint=self.entrypoint,
@@ -90,3 +97,8 @@ class RayJob:
             if "does not exist" in str(exc) or "404" in str(exc):
                 return None
             raise
+
+
+def job_python(settings: Settings) -> str:
+    """The interpreter a job's entrypoint names: the baked one, or the runtime environment's."""
+    return str(settings.ray_job_python) if settings.ray_job_python is not None else "python"
