@@ -134,16 +134,24 @@ async def test_the_codec_server_answers_the_uis_preflight_and_encodes(
     assert bad.status == 400
 
 
-def test_the_codec_server_will_not_start_without_a_key_or_a_token() -> None:
+async def test_the_codec_server_needs_a_key_and_without_a_token_answers_the_ui_only() -> None:
     with pytest.raises(InvalidInput, match="no key"):
         codec_app(
             Settings.model_construct(
                 payload_keys=SecretStr(""), codec_server_token=SecretStr(TOKEN)
             )
         )
-    with pytest.raises(InvalidInput, match="needs a token"):
-        codec_app(
-            Settings.model_construct(
-                payload_keys=SecretStr(f"k1={b64(OLD)}"), codec_server_token=SecretStr("")
-            )
-        )
+    settings = Settings.model_construct(
+        payload_keys=SecretStr(f"k1={b64(OLD)}"),
+        codec_server_token=SecretStr(""),
+        temporal_ui_url=UI,
+    )
+    [sealed] = await EncryptionCodec({"k1": OLD}).encode([plain("x")])
+    async with TestClient(TestServer(codec_app(settings))) as client:
+        for headers, status in (
+            ({"Origin": UI}, 200),
+            ({"Authorization": "Bearer "}, 403),
+            ({}, 403),
+        ):
+            answered = await client.post("/decode", data=body([sealed]), headers=headers)
+            assert answered.status == status, headers
