@@ -2,7 +2,7 @@
 started (each service is a session of its own: its children share it) is on 127.0.0.1 or ::1.
 
 Measured exception, Ray 2.60: its GCS, raylets, dashboard agent, runtime-env agent, metrics
-exporters and client server listen on every interface (or the host's address) whatever
+exporters, client server and workers listen on every interface (or the host's address) whatever
 `--node-ip-address` says (the GCS adds a 0.0.0.0 listener in its C++ server; later Ray releases
 bind them to the node address). They are listed here by program, so that anything else that
 opens a port to the network fails this test; the README says what that exposes."""
@@ -20,12 +20,13 @@ pytestmark = pytest.mark.integration
 RAY_COMPONENTS = (
     "gcs_server",
     "raylet",
-    "ray::DashboardAgent",  # its process title
-    "ray::RuntimeEnvAgent",
     "autoscaler/_private/monitor.py",
     "dashboard/dashboard.py",
     "ray.util.client.server",
     "default_worker.py",
+    # the process titles Ray gives its agents and its workers (ray::DashboardAgent,
+    # ray::RuntimeEnvAgent, ray::IDLE, ray::<actor>): each worker's gRPC server too
+    "ray::",
 )
 
 
