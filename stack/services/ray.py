@@ -43,9 +43,15 @@ class RayHead(Service):
     def environment(self) -> dict[str, str]:
         # Explicit, so a token left in ~/.ray by some other Ray session cannot switch auth on.
         # The venv first on PATH: job entrypoints say `python` and must get this environment.
+        # A one-node cluster: Ray otherwise replaces `--node-ip-address 127.0.0.1` with the
+        # host's address and its GCS, raylet, agents and workers listen there and on every
+        # interface (measured with ss); with multi-node clusters off it keeps the loopback
+        # address and binds to it (the variable's name says Windows and macOS, where that is
+        # Ray's default; it means the same on Linux)
         return {
             "RAY_AUTH_MODE": "disabled",
             "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
