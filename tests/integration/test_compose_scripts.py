@@ -39,35 +39,30 @@ def test_the_namespace_script_registers_what_is_missing_and_only_that(
 ) -> None:
     setup = compose_file()["services"]["temporal-setup"]["environment"]
     namespace = f"compose-{uuid.uuid4().hex[:6]}"
-    temporal = venv_tool("temporal")
+    cli = venv_tool("temporal")
     environment = {
-        "PATH": f"{temporal.parent}:{os.environ['PATH']}",
+        "PATH": f"{cli.parent}:{os.environ['PATH']}",
         "TEMPORAL_ADDRESS": base_settings.temporal_address,
         "NAMESPACE": namespace,
         "SEARCH_ATTRIBUTES": setup["SEARCH_ATTRIBUTES"],
     }
+
+    def temporal(*arguments: str) -> str:
+        ran = subprocess.run(
+            [str(cli), *arguments], env=environment, capture_output=True, text=True, timeout=60
+        )
+        return ran.stdout
+
     try:
         for _ in range(2):
             ran = run_script("temporal/register-namespace.sh", **environment)
             assert ran.returncode == 0, ran.stdout + ran.stderr
-        listed = subprocess.run(
-            [str(temporal), "operator", "search-attribute", "list", "--namespace", namespace],
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
+        listed = temporal("operator", "search-attribute", "list", "--namespace", namespace)
         for attribute in setup["SEARCH_ATTRIBUTES"].split():
             name, kind = attribute.split("=")
             assert any(name in line and kind in line for line in listed.splitlines()), listed
     finally:
-        subprocess.run(
-            [str(temporal), "operator", "namespace", "delete", "--namespace", namespace, "--yes"],
-            env=environment,
-            capture_output=True,
-            timeout=60,
-        )
+        temporal("operator", "namespace", "delete", "--namespace", namespace, "--yes")
 
 
 def test_the_temporal_role_script_creates_the_role_with_the_env_password(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import re
 import socket
 import subprocess
@@ -34,6 +35,29 @@ TOKEN = uuid.uuid4().hex
 def payloads_in(history_json: str) -> list[bytes]:
     """Every payload's bytes in a history's JSON (base64 there)."""
     return [base64.b64decode(data) for data in re.findall(r'"data": ?"([\w+/=]+)"', history_json)]
+
+
+def workflow_show(
+    settings: Settings, workflow_id: str, *codec: str
+) -> subprocess.CompletedProcess[str]:
+    """`temporal workflow show` as a user runs it (blocking: called in a thread)."""
+    return subprocess.run(
+        [
+            str(venv_tool("temporal")),
+            "workflow",
+            "show",
+            "--address",
+            settings.temporal_address,
+            "--workflow-id",
+            workflow_id,
+            "--output",
+            "json",
+            *codec,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def shows(history_json: str, text: str) -> bool:
@@ -96,25 +120,7 @@ async def test_the_server_stores_no_plaintext_and_the_codec_server_shows_it(
         workflows=[SmokeWorkflow], data_converter=data_converter(encrypted)
     ).replay_workflow(history)
 
-    def show(*codec: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                str(venv_tool("temporal")),
-                "workflow",
-                "show",
-                "--address",
-                encrypted.temporal_address,
-                "--workflow-id",
-                workflow_id,
-                "--output",
-                "json",
-                *codec,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
+    show = functools.partial(workflow_show, encrypted, workflow_id)
     authorised = await asyncio.to_thread(
         show, "--codec-endpoint", codec_server, "--codec-auth", f"Bearer {TOKEN}"
     )
