@@ -194,7 +194,7 @@ def built_jar(settings: Settings, source: Path) -> Path:
             settings,
             f"jar:{source.name}",
             target,
-            ["-f", str(source / "pom.xml"), "package", f"-Dbuild.dir={build}"],
+            ["-f", str(source / "pom.xml"), "package", "-DskipTests", f"-Dbuild.dir={build}"],
             f"Maven could not build {source.relative_to(PROJECT_ROOT)}",
             "it needs a JDK (javac) and network access to Maven Central; or the source does not"
             " compile",

@@ -10,21 +10,20 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.StreamReadFeature;
 
 /**
- * One streaming parse per record (no tree), in the source (so that watermarks are per Kafka partition, as in the
- * SQL job): a valid transaction by the rules of fraud_cep.py's `transactions` view, or the
- * record's bytes for the dead letters.
+ * One parse per record (no tree), in the source (so that watermarks are per Kafka partition, as
+ * in the SQL job): a valid transaction by the rules of fraud_cep.py's `transactions` view, or
+ * the record's bytes for the dead letters. The producers' plain JSON is read by
+ * {@link TransactionScanner}, anything else by Jackson's streaming parser.
  */
 public final class TransactionSchema extends AbstractDeserializationSchema<Parsed> {
   private static final long serialVersionUID = 1L;
 
-  private transient JsonFactory json;
+  // lat and lon through FastDoubleParser: the JDK's parseDouble was a tenth of the parse
+  private static final JsonFactory JSON =
+      JsonFactory.builder().enable(StreamReadFeature.USE_FAST_DOUBLE_PARSER).build();
 
   @Override
   public Parsed deserialize(byte[] record) {
-    if (json == null) {
-      // lat and lon through FastDoubleParser: the JDK's parseDouble was a tenth of the parse
-      json = JsonFactory.builder().enable(StreamReadFeature.USE_FAST_DOUBLE_PARSER).build();
-    }
     Parsed parsed = new Parsed();
     parsed.txn = parse(record, parsed);
     if (parsed.txn == null) {
@@ -35,28 +34,11 @@ public final class TransactionSchema extends AbstractDeserializationSchema<Parse
 
   private Txn parse(byte[] record, Parsed parsed) {
     Fields f = new Fields();
-    try (JsonParser parser = json.createParser(record)) {
-      if (parser.nextToken() != JsonToken.START_OBJECT) {
+    if (!TransactionScanner.scan(record, f)) {
+      f = new Fields();
+      if (!jackson(record, f)) {
         return null;
       }
-      while (parser.nextToken() == JsonToken.FIELD_NAME) {
-        String name = parser.currentName();
-        JsonToken value = parser.nextToken();
-        switch (name) {
-          case "schema_version" -> f.schemaVersion = parser.getValueAsInt(0);
-          case "txn_id" -> f.txnId = parser.getValueAsString();
-          case "card_id" -> f.cardId = parser.getValueAsString();
-          case "customer_id" -> f.customerId = parser.getValueAsString();
-          case "amount" -> f.amount = parser.getValueAsString();
-          case "country" -> f.country = parser.getValueAsString();
-          case "event_time" -> f.eventTime = parser.getValueAsString();
-          case "lat" -> f.lat = value.isNumeric() ? parser.getDoubleValue() : null;
-          case "lon" -> f.lon = value.isNumeric() ? parser.getDoubleValue() : null;
-          default -> parser.skipChildren();
-        }
-      }
-    } catch (Exception notJson) {
-      return null;
     }
     if (f.schemaVersion != 1) {
       return null;
@@ -82,6 +64,34 @@ public final class TransactionSchema extends AbstractDeserializationSchema<Parse
     }
     parsed.cardId = f.cardId;
     return new Txn(parsed.ts, f.txnId, f.customerId, cents, f.country, f.lat, f.lon);
+  }
+
+  /** The fields by Jackson's streaming parser; false when the record is not a JSON object. */
+  static boolean jackson(byte[] record, Fields f) {
+    try (JsonParser parser = JSON.createParser(record)) {
+      if (parser.nextToken() != JsonToken.START_OBJECT) {
+        return false;
+      }
+      while (parser.nextToken() == JsonToken.FIELD_NAME) {
+        String name = parser.currentName();
+        JsonToken value = parser.nextToken();
+        switch (name) {
+          case "schema_version" -> f.schemaVersion = parser.getValueAsInt(0);
+          case "txn_id" -> f.txnId = parser.getValueAsString();
+          case "card_id" -> f.cardId = parser.getValueAsString();
+          case "customer_id" -> f.customerId = parser.getValueAsString();
+          case "amount" -> f.amount = parser.getValueAsString();
+          case "country" -> f.country = parser.getValueAsString();
+          case "event_time" -> f.eventTime = parser.getValueAsString();
+          case "lat" -> f.lat = value.isNumeric() ? parser.getDoubleValue() : null;
+          case "lon" -> f.lon = value.isNumeric() ? parser.getDoubleValue() : null;
+          default -> parser.skipChildren();
+        }
+      }
+      return true;
+    } catch (Exception notJson) {
+      return false;
+    }
   }
 
   /**
@@ -113,7 +123,7 @@ public final class TransactionSchema extends AbstractDeserializationSchema<Parse
   }
 
   /** The fields detection reads, as the record has them. */
-  private static final class Fields {
+  static final class Fields {
     int schemaVersion;
     String txnId;
     String cardId;
