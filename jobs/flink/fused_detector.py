@@ -3,10 +3,10 @@
 The same detection as fraud_cep.py (its MATCH_RECOGNIZE patterns are the specification: a
 differential test holds the two to the same alerts), at a fraction of the cost: one JVM
 operator (jobs/flink/fused-detector, built by Maven) keeps each card's rule state compact,
-evaluates the four patterns as each event arrives and keeps one timer per card (for its state
-to go once idle). Transactions are read and parsed once; whatever detection cannot read goes,
-unchanged, to the dead-letter topic. Same arguments as fraud_cep.py, plus the jar; the thresholds
-given are the rule set in force until a newer version arrives on the rules topic (see
+evaluates the four patterns as each event arrives and forgets idle cards in a periodic sweep.
+Transactions are read and parsed once; whatever detection cannot read goes, unchanged, to the
+dead-letter topic. Same arguments as fraud_cep.py, plus the jar; the thresholds given are the
+rule set in force until a newer version arrives on the rules topic (see
 FusedDetector.java). Run by hand:
 
     flink run -m localhost:8081 -d -py jobs/flink/fused_detector.py --bootstrap-servers \

@@ -318,7 +318,9 @@ def test_the_state_of_idle_cards_is_removed(stack, base_settings: Settings) -> N
             source,
             [(f"clock-{run}", charge(f"clock-{run}", 0, later, "5.00").model_dump_json())],
         )
-        time.sleep(2)  # the watermark passes the idle cards' expiry timers
+        # the watermark passes the idle cards' widest window; the sweep (every 5 s,
+        # FusedDetection.SWEEPS_PER_SECOND) forgets them
+        time.sleep(8)
         idle = checkpointed_state(rest, job, time.time() * 1000 + 2000)
     finally:
         rest.cancel(job)

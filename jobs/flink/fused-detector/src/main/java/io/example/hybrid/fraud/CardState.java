@@ -29,6 +29,4 @@ public final class CardState implements Serializable {
   public boolean held;
   /** a held card's charges the watermark has not passed yet, in event-time order */
   public List<Txn> pending = new ArrayList<>();
-  /** the card's one expiry timer (0: none yet); re-armed when it fires on a card still active */
-  public long expiresAt;
 }

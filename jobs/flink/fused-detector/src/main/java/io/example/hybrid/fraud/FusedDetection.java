@@ -7,15 +7,19 @@ import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.serialization.SimpleStringSchema;
 import org.apache.flink.api.common.serialization.SerializationSchema;
+import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
 import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.OffsetResetStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.streaming.api.datastream.BroadcastStream;
+import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
@@ -33,6 +37,8 @@ public final class FusedDetection {
   private FusedDetection() {}
 
   static final OutputTag<byte[]> DEAD_LETTERS = new OutputTag<>("dead-letters") {};
+  /** How often the detector forgets idle cards (wall clock; the test of it waits for one). */
+  static final double SWEEPS_PER_SECOND = 0.2;
 
   /** Valid transactions go on; anything else goes to the dead letters, unchanged. */
   static final class Route extends ProcessFunction<Parsed, Parsed> {
@@ -120,12 +126,26 @@ public final class FusedDetection {
             .process(new Route())
             .uid("route")
             .name("parse and route");
-    BroadcastStream<RuleUpdate> ruleUpdates =
+    DataStream<RuleUpdate> ruleInput =
         env.fromSource(
                 ruleSource.build(), WatermarkStrategy.forGenerator(ctx -> new NeverLate()), "rules")
             .uid("rules")
-            .setParallelism(1)
-            .broadcast(FusedDetector.RULES);
+            .setParallelism(1);
+    if (!bounded) { // a bounded job ends with its input: no card needs forgetting
+      ruleInput =
+          ruleInput.union(
+              env.fromSource(
+                      new DataGeneratorSource<>(
+                          tick -> RuleUpdate.sweepTick(),
+                          Long.MAX_VALUE,
+                          RateLimiterStrategy.perSecond(SWEEPS_PER_SECOND),
+                          TypeInformation.of(RuleUpdate.class)),
+                      WatermarkStrategy.forGenerator(ctx -> new NeverLate()),
+                      "idle-card sweep")
+                  .uid("idle-card-sweep")
+                  .setParallelism(1));
+    }
+    BroadcastStream<RuleUpdate> ruleUpdates = ruleInput.broadcast(FusedDetector.RULES);
     KeySelector<Parsed, String> card = parsed -> parsed.cardId;
     KeyedStream<Parsed, String> byCard;
     if (env.getParallelism() == 1) {

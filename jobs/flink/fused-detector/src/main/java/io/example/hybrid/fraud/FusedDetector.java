@@ -18,8 +18,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One card's rules, evaluated on each of its events as it arrives: one state read and write
- * per event, and one timer per card, for the state of an idle card to go.
- * An event at or behind the watermark is dropped, as MATCH_RECOGNIZE drops it.
+ * per event, no timer. An event at or behind the watermark is dropped, as MATCH_RECOGNIZE drops
+ * it. The state of idle cards goes in a sweep (see {@link #sweep}).
  *
  * <p>Evaluating on arrival gives the event-time answer while a card's events come in order
  * (Kafka keeps the order of a key). A card whose event comes behind a later one of its own is
@@ -41,6 +41,8 @@ public final class FusedDetector
 
   static final MapStateDescriptor<String, String> RULES =
       new MapStateDescriptor<>("rules", Types.STRING, Types.STRING);
+  private static final ValueStateDescriptor<CardState> CARD =
+      new ValueStateDescriptor<>("card", TypeInformation.of(CardState.class));
   static final String IN_FORCE = "in-force";
   static final OutputTag<String> APPLIED = new OutputTag<>("rules-applied") {};
 
@@ -53,6 +55,7 @@ public final class FusedDetector
   private transient Counter late;
   private transient Counter outOfOrder;
   private transient Counter cardsHeld;
+  private transient Counter cardsSwept;
 
   public FusedDetector(String jobName, Rules initial, boolean holdEveryCard) {
     this.jobName = jobName;
@@ -62,13 +65,12 @@ public final class FusedDetector
 
   @Override
   public void open(OpenContext context) {
-    card =
-        getRuntimeContext()
-            .getState(new ValueStateDescriptor<>("card", TypeInformation.of(CardState.class)));
+    card = getRuntimeContext().getState(CARD);
     found = new ArrayList<>();
     late = getRuntimeContext().getMetricGroup().counter("lateEventsDropped");
     outOfOrder = getRuntimeContext().getMetricGroup().counter("outOfOrderEvents");
     cardsHeld = getRuntimeContext().getMetricGroup().counter("cardsHeldForTheWatermark");
+    cardsSwept = getRuntimeContext().getMetricGroup().counter("idleCardsRemoved");
     getRuntimeContext().getMetricGroup().gauge("ruleVersion", () -> rules == null ? -1 : rules.version);
   }
 
@@ -114,21 +116,7 @@ public final class FusedDetector
     } else {
       evaluate(r, state, e, event.cardId, out);
     }
-    if (state.expiresAt == 0) {
-      state.expiresAt = expiry(r, state.newest);
-      ctx.timerService().registerEventTimeTimer(state.expiresAt);
-    }
     card.update(state);
-  }
-
-  /**
-   * When an idle card's state may go: the widest window after its newest event, on a whole
-   * second. Each card has one such timer, armed again when it fires on a card still active: a
-   * timer per event cost the timer queue's insert and removal on every event (a fifth of the
-   * detector's time, measured with JFR).
-   */
-  private static long expiry(Rules r, long newest) {
-    return (newest + r.widest) / 1000 * 1000 + 1000;
   }
 
   private void evaluate(Rules r, CardState state, Txn e, String cardId, Collector<Alert> out) {
@@ -150,7 +138,7 @@ public final class FusedDetector
     found.clear();
   }
 
-  /** A held card's events the watermark passed are evaluated; an idle card's state goes. */
+  /** A held card's events the watermark passed are evaluated, in event-time order. */
   @Override
   public void onTimer(long timestamp, OnTimerContext ctx, Collector<Alert> out) throws Exception {
     CardState state = card.value();
@@ -165,20 +153,31 @@ public final class FusedDetector
     }
     if (ready > 0) {
       state.pending.subList(0, ready).clear();
-    }
-    boolean changed = ready > 0;
-    if (timestamp >= state.expiresAt) {
-      if (state.pending.isEmpty() && timestamp - state.newest >= r.widest) {
-        card.clear();
-        return;
-      }
-      state.expiresAt = expiry(r, state.newest);
-      ctx.timerService().registerEventTimeTimer(state.expiresAt);
-      changed = true;
-    }
-    if (changed) {
       card.update(state);
     }
+  }
+
+  /**
+   * Every card whose newest event is the widest window behind the watermark, with nothing
+   * waiting for it, is forgotten: its next event would start every rule afresh anyway, and the
+   * heap holds the cards that are active, not every card seen. A sweep every few seconds (a
+   * tick on the broadcast input) replaces a timer per card: the timer queue's inserts and
+   * removals were a quarter of the detector's time (JFR), and a bounded job fired every card's
+   * timer at its end.
+   */
+  private void sweep(Context ctx) throws Exception {
+    long watermark = ctx.currentWatermark();
+    long widest = inForce(ctx.getBroadcastState(RULES)).widest;
+    ctx.applyToKeyedState(
+        CARD,
+        (cardId, cardState) -> {
+          CardState state = cardState.value();
+          // (the watermark minus newest would overflow before the first watermark)
+          if (state != null && state.pending.isEmpty() && watermark >= state.newest + widest) {
+            cardState.clear();
+            cardsSwept.inc();
+          }
+        });
   }
 
   /**
@@ -189,6 +188,10 @@ public final class FusedDetector
   @Override
   public void processBroadcastElement(RuleUpdate update, Context ctx, Collector<Alert> out)
       throws Exception {
+    if (update.isSweepTick()) {
+      sweep(ctx);
+      return;
+    }
     if (!jobName.equals(update.jobName)) {
       return;
     }

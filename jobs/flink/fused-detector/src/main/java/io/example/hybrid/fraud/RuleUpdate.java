@@ -2,7 +2,10 @@ package io.example.hybrid.fraud;
 
 import java.io.Serializable;
 
-/** A record of the rules topic: the job it is for (the key) and its rule set (JSON). */
+/**
+ * A record of the rules topic: the job it is for (the key) and its rule set (JSON); or, with
+ * neither, the tick of the idle-card sweep that shares the broadcast input.
+ */
 public final class RuleUpdate implements Serializable {
   private static final long serialVersionUID = 1L;
 
@@ -10,4 +13,12 @@ public final class RuleUpdate implements Serializable {
   public String json;
 
   public RuleUpdate() {}
+
+  static RuleUpdate sweepTick() {
+    return new RuleUpdate();
+  }
+
+  boolean isSweepTick() {
+    return jobName == null && json == null;
+  }
 }
