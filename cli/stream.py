@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -46,6 +48,78 @@ def stream_generate(
         f" {stats.malformed} malformed, scenarios: {scenarios}"
     )
     console.print(f"evaluate with: ./hybrid stream evaluate {run}")
+
+
+@app.command("import")
+def stream_import(
+    file: Annotated[Path, typer.Argument(help="A .csv, .parquet or .jsonl (JSON lines) file.")],
+    map_: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help="Our fields to its columns: card_id=CARD,merchant_id=SHOP,amount=AMT,"
+            "event_time=TS[,label=IS_FRAUD,scenario=KIND,...].",
+        ),
+    ] = None,
+    mapping_file: Annotated[
+        Path | None, typer.Option(help='A TOML file of `field = "COLUMN"` lines.')
+    ] = None,
+    topic: Annotated[str | None, typer.Option(help="Default: the transactions topic.")] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Times real time (default: as fast as possible).")
+    ] = None,
+    epoch_unit: Annotated[
+        str | None, typer.Option(help="Unit of numeric event times: s or ms.")
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where rejected rows go (default: FILE.rejects.csv).")
+    ] = None,
+) -> None:
+    """Import a labelled transaction dataset: events to Kafka keyed by card in event-time order,
+    labels to PostgreSQL, rejected rows to a file; importing it again adds nothing."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from domain.fraud.dataset import ColumnMapping
+    from domain.fraud.dataset_import import import_dataset
+
+    if epoch_unit not in (None, "s", "ms"):
+        raise typer.BadParameter("s or ms", param_hint="--epoch-unit")
+    settings = get_settings()
+    mapping = ColumnMapping.parse(map_, mapping_file)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows, {task.fields[rate]:,.0f}/s"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("reading", total=0, rate=0.0)
+        phase: dict[str, float] = {}  # when each phase began
+
+        def progress(name: str, done: int, total: int) -> None:
+            elapsed = max(time.monotonic() - phase.setdefault(name, time.monotonic()), 1e-6)
+            bar.update(task, description=name, completed=done, total=total, rate=done / elapsed)
+
+        report = import_dataset(
+            settings,
+            file,
+            mapping,
+            topic or settings.transactions_topic,
+            epoch_unit=epoch_unit,  # type: ignore[arg-type]
+            speed=speed,
+            rejects_file=rejects,
+            on_progress=progress,
+        )
+    for line in report.lines():
+        console.print(line, highlight=False)
 
 
 @app.command("evaluate")

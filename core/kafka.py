@@ -123,11 +123,14 @@ def kafka_unavailable(settings: Settings, cause: Exception) -> ServiceUnavailabl
 
 
 def read_to_end(
-    settings: Settings, topic: str, timeout_s: float = 60
+    settings: Settings, topic: str, timeout_s: float = 60, committed_only: bool = False
 ) -> list[tuple[str | None, str]]:
     """Every record on the topic when the call begins: read until each partition's position
-    reaches the end it had then (or timeout_s, for records a transaction still holds back)."""
-    reader = consumer(settings, f"read-{uuid.uuid4().hex[:8]}")
+    reaches the end it had then (or timeout_s, for records a transaction still holds back).
+    `committed_only`: what Kafka transactions committed (read_committed), not what they
+    aborted."""
+    isolation = "read_committed" if committed_only else "read_uncommitted"
+    reader = consumer(settings, f"read-{uuid.uuid4().hex[:8]}", **{"isolation.level": isolation})
     received: list[tuple[str | None, str]] = []
     try:
         partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions

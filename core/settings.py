@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # the fused detector's rule sets (compacted: the latest per job) and its acknowledgements
     rules_topic: str = "fraud-rules"
     rules_applied_topic: str = "fraud-rules-applied"
+    # how far each `hybrid stream import` got (compacted: the latest per file and topic)
+    imports_topic: str = "dataset-imports"
 
     # Flink session cluster
     flink_rest_url: str = "http://localhost:8081"

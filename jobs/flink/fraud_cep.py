@@ -115,6 +115,8 @@ def main() -> None:
     kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap_servers}'"
     source = (
         f"{kafka}, 'topic' = '{args.source_topic}', 'properties.auto.offset.reset' = 'earliest',"
+        # what an import's aborted Kafka transaction wrote is not a transaction that happened
+        " 'properties.isolation.level' = 'read_committed',"
         f" 'scan.startup.mode' = '{args.startup_mode}'"
         + (", 'scan.bounded.mode' = 'latest-offset'" if args.bounded else "")
     )

@@ -111,6 +111,8 @@ def read_transactions(spark: SparkSession, args: argparse.Namespace) -> DataFram
         spark.read.format("kafka")
         .option("kafka.bootstrap.servers", args.bootstrap_servers)
         .option("subscribe", args.topic)
+        # what an import's aborted Kafka transaction wrote is not a transaction that happened
+        .option("kafka.isolation.level", "read_committed")
         .option("startingOffsets", json.dumps(starts))
         .option("endingOffsets", json.dumps(ends))
         .load()

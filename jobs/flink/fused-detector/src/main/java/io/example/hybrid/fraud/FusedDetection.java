@@ -96,6 +96,8 @@ public final class FusedDetection {
             .setTopics(sourceTopic)
             .setGroupId(groupId)
             .setValueOnlyDeserializer(new TransactionSchema())
+            // what an import's aborted Kafka transaction wrote is not a transaction that happened
+            .setProperty("isolation.level", "read_committed")
             .setStartingOffsets(
                 switch (startupMode) {
                   case "earliest-offset" -> OffsetsInitializer.earliest();
