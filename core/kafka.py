@@ -19,6 +19,9 @@ from core.errors import InvalidInput, ServiceUnavailable
 from core.settings import Settings
 
 LOGGER = logging.getLogger("kafka")
+# where no logging is set up (a CLI command), librdkafka's transient warnings (e.g. "GETPID ...
+# Coordinator load in progress: retrying") went to stderr through logging's last resort
+LOGGER.addHandler(logging.NullHandler())
 
 
 def client_config(settings: Settings, **options: Any) -> dict[str, Any]:
