@@ -87,6 +87,17 @@ def ensure_topics(
                 raise
 
 
+def send_record(sender: Producer, topic: str, key: bytes, value: bytes) -> None:
+    """Queue one record, waiting for deliveries to drain while the local queue is full."""
+    while True:
+        try:
+            sender.produce(topic, key=key, value=value)
+            sender.poll(0)
+            return
+        except BufferError:
+            sender.poll(0.05)
+
+
 def create_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
     """A fresh topic with a random suffix, for one benchmark, recording or test run."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
-from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer
 
 from core.db.connections import connect
 from core.errors import InvalidInput
-from core.kafka import consumer, ensure_topics, kafka_unavailable, poll_into, producer
+from core.kafka import ensure_topics, kafka_unavailable, producer, read_to_end, send_record
 from core.settings import Settings
 from domain.fraud.dataset import ColumnMapping, EpochUnit, Row, event_time, to_row
 
@@ -164,8 +164,8 @@ def import_dataset(
     rows = np.flatnonzero(accepted)
     order = rows[np.argsort(times[rows], kind="stable")]  # event time, then file order
     if len(order):
-        report.first_event_time = _row(table, order[0], mapping, epoch_unit, report).txn.event_time
-        report.last_event_time = _row(table, order[-1], mapping, epoch_unit, report).txn.event_time
+        report.first_event_time = datetime.fromtimestamp(times[order[0]] / 1000, UTC)
+        report.last_event_time = datetime.fromtimestamp(times[order[-1]] / 1000, UTC)
 
     # 2. in event-time order, in transactions that also record how far the import got
     ensure_topics(
@@ -230,22 +230,6 @@ def _verdict(
     return to_row(record, mapping, when, f"{dataset_id}-{index + 1}")
 
 
-def _row(
-    table: pa.Table,
-    index: int,
-    mapping: ColumnMapping,
-    epoch_unit: EpochUnit | None,
-    report: ImportReport,
-) -> Row:
-    record = table.slice(int(index), 1).to_pylist()[0]
-    verdict = _verdict(
-        record, mapping, mapping.event_time, epoch_unit, report.dataset_id, int(index)
-    )
-    if isinstance(verdict, str):
-        raise RuntimeError(verdict)
-    return verdict
-
-
 def _send(
     settings: Settings,
     sender: Producer,
@@ -260,9 +244,9 @@ def _send(
     _store_labels(settings, dataset_id, [row for row in batch if row.fraud])
     sender.begin_transaction()
     for row in batch:
-        _produce(sender, topic, row.txn.card_id.encode(), row.txn.model_dump_json().encode())
+        send_record(sender, topic, row.txn.card_id.encode(), row.txn.model_dump_json().encode())
     done += len(batch)
-    _produce(
+    send_record(
         sender,
         settings.imports_topic,
         ledger_key.encode(),
@@ -272,36 +256,9 @@ def _send(
     return done
 
 
-def _produce(sender: Producer, topic: str, key: bytes, value: bytes) -> None:
-    while True:
-        try:
-            sender.produce(topic, key=key, value=value)
-            sender.poll(0)
-            return
-        except BufferError:  # the local queue is full: let deliveries drain
-            sender.poll(0.05)
-
-
 def _sent_before(settings: Settings, ledger_key: str) -> int:
     """Rows an earlier run of this import committed: the latest position on the imports topic."""
-    reader = consumer(
-        settings,
-        f"import-{ledger_key}",
-        **{"isolation.level": "read_committed", "enable.auto.commit": False},
-    )
-    received: list[tuple[str | None, str]] = []
-    topic = settings.imports_topic
-    try:
-        low, high = reader.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-        reader.assign([TopicPartition(topic, 0, low)])
-        deadline = time.monotonic() + 30
-        while high > low and time.monotonic() < deadline:
-            position = reader.position([TopicPartition(topic, 0)])[0].offset
-            if position >= high:
-                break
-            poll_into(reader, received)
-    finally:
-        reader.close()
+    received = read_to_end(settings, settings.imports_topic, timeout_s=30, committed_only=True)
     positions = [json.loads(value)["rows_sent"] for key, value in received if key == ledger_key]
     return positions[-1] if positions else 0
 

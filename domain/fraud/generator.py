@@ -23,10 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from confluent_kafka import Producer
-
 from core.db.connections import connect
-from core.kafka import producer
+from core.kafka import producer, send_record
 from core.settings import Settings
 from domain.fraud.events import FraudLabel, FraudPattern, Transaction
 
@@ -346,9 +344,9 @@ def produce(
             if delay > 0:
                 time.sleep(delay)
         if stream.rng.random() < malformed_share:
-            _send(sender, topic, b"malformed", stream.malformed())
+            send_record(sender, topic, b"malformed", stream.malformed())
             stats.malformed += 1
-        _send(sender, topic, txn.card_id.encode(), txn.model_dump_json().encode())
+        send_record(sender, topic, txn.card_id.encode(), txn.model_dump_json().encode())
         stats.events += 1
         while inject is not None and not inject.empty():
             for extra in inject.get_nowait()(txn.event_time + timedelta(seconds=1)):
@@ -360,16 +358,6 @@ def produce(
         stats.scenarios[label.pattern] = stats.scenarios.get(label.pattern, 0) + 1
     store_labels(settings.postgres_dsn, run_id, stream.labels)
     return stats
-
-
-def _send(sender: Producer, topic: str, key: bytes, value: bytes) -> None:
-    while True:
-        try:
-            sender.produce(topic, key=key, value=value)
-            sender.poll(0)
-            return
-        except BufferError:  # the local queue is full: let deliveries drain
-            sender.poll(0.05)
 
 
 def store_labels(dsn: str, run_id: str, labels: list[FraudLabel]) -> None:

@@ -127,7 +127,7 @@ def test_an_import_that_dies_midway_sends_each_row_once_when_run_again(
     file = write(tmp_path / "dataset.csv", rows(uuid.uuid4().hex[:6], 1000))
     topic = create_topic(base_settings, "import-crash")
     monkeypatch.setattr(dataset_import, "BATCH_ROWS", 300)
-    sent = dataset_import._produce
+    sent = dataset_import.send_record
     calls = Counter[str]()
 
     def dies_in_the_third_transaction(sender, to: str, key: bytes, value: bytes) -> None:
@@ -136,10 +136,10 @@ def test_an_import_that_dies_midway_sends_each_row_once_when_run_again(
             raise ConnectionError("the importing process died")
         sent(sender, to, key, value)
 
-    monkeypatch.setattr(dataset_import, "_produce", dies_in_the_third_transaction)
+    monkeypatch.setattr(dataset_import, "send_record", dies_in_the_third_transaction)
     with pytest.raises(ConnectionError):
         import_dataset(base_settings, file, MAPPING, topic)
-    monkeypatch.setattr(dataset_import, "_produce", sent)
+    monkeypatch.setattr(dataset_import, "send_record", sent)
 
     report = import_dataset(base_settings, file, MAPPING, topic)
 

@@ -112,15 +112,9 @@ final class TransactionScanner {
   private static void nullValue(int field, TransactionSchema.Fields f) {
     switch (field) {
       case SCHEMA_VERSION -> f.schemaVersion = 0;
-      case TXN_ID -> f.txnId = null;
-      case CARD_ID -> f.cardId = null;
-      case CUSTOMER_ID -> f.customerId = null;
-      case AMOUNT -> f.amount = null;
-      case COUNTRY -> f.country = null;
-      case EVENT_TIME -> f.eventTime = null;
       case LAT -> f.lat = null;
       case LON -> f.lon = null;
-      default -> {}
+      default -> string(field, null, f); // a string field, or another's, null
     }
   }
 
