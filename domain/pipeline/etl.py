@@ -70,9 +70,20 @@ def plan_run(
                 (topic,),
             ).fetchall()
         )
+        ends = watermarks(settings, topic)
+        behind = {p: done[p] for p, (_, high) in ends.items() if done.get(p, 0) > high}
+        if behind:
+            where = ", ".join(f"{p}: {o} / {ends[p][1]}" for p, o in behind.items())
+            raise InvalidInput(
+                f"Kafka topic {topic} ends before what earlier ETL runs of it read (partition:"
+                f" read to / ends at {where}): it was recreated after them, and its records"
+                " would be read from the wrong place",
+                "give the new topic another name (--topic), or start from an empty stack:"
+                " `./hybrid stack down --purge`",
+            )
         ranges = [
             PartitionRange(partition=p, start_offset=max(done.get(p, low), low), end_offset=high)
-            for p, (low, high) in sorted(watermarks(settings, topic).items())
+            for p, (low, high) in sorted(ends.items())
         ]
         conn.execute("insert into etl_runs (run_id, topic) values (%s, %s)", (run_id, topic))
         with conn.cursor() as cursor:

@@ -50,6 +50,11 @@ class Postgres(Service):
         return self.home / "data"
 
     @property
+    def data_link(self) -> Path:
+        """The stack directory's link to a data directory kept outside it."""
+        return self.state_dir / "data"
+
+    @property
     def working_dir(self) -> Path:
         return self.home
 
@@ -57,7 +62,17 @@ class Postgres(Service):
         self.bin_dir = postgres_bin_dir(self.name)
         self.run_as = unprivileged_account(self.name, "postgres")
 
+    def remove_orphaned_home(self) -> bool:
+        """Remove a home outside the stack directory that the stack directory does not link
+        to: a removed stack directory's (or an earlier clone's at the same path), whose
+        database describes other Kafka topics, other lake files and other workflows."""
+        if self.run_as and self.home.exists() and not self.data_link.is_symlink():
+            shutil.rmtree(self.home)
+            return True
+        return False
+
     def prepare(self) -> None:
+        self.remove_orphaned_home()
         if (self.data_dir / "PG_VERSION").exists():
             return
         dsn = urlsplit(self.settings.postgres_dsn)
@@ -69,8 +84,8 @@ class Postgres(Service):
         if self.run_as:
             for path in (self.home, self.data_dir, self.socket_dir, password_file):
                 shutil.chown(path, self.run_as, self.run_as)
-            (self.state_dir / "data").unlink(missing_ok=True)
-            (self.state_dir / "data").symlink_to(self.data_dir)
+            self.data_link.unlink(missing_ok=True)
+            self.data_link.symlink_to(self.data_dir)
         self.data_dir.chmod(0o700)
         done = subprocess.run(
             [

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -20,12 +21,14 @@ from pathlib import Path
 import psycopg
 import pyarrow.parquet as pq
 import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import NewTopic
 from temporalio.testing import ActivityEnvironment
 
 from activities.pipeline.feature_etl import FeatureEtlActivities
 from core.db.connections import open_pool
 from core.errors import InvalidInput
-from core.kafka import create_topic, read_to_end
+from core.kafka import admin, create_topic, read_to_end
 from core.settings import Settings
 from core.toolchain import resolved_stamp
 from domain.fraud.events import Transaction
@@ -305,3 +308,31 @@ def test_a_run_that_failed_for_good_or_was_abandoned_no_longer_blocks_its_topic(
     again = hybrid("etl", "abandon", fresh)
     assert again.returncode == 1
     assert f"ETL run {fresh} is ABANDONED, not PLANNED" in again.stdout + again.stderr
+
+
+def test_a_topic_recreated_after_its_runs_is_refused_with_the_reason(
+    base_settings: Settings,
+) -> None:
+    """A CI clone at a path an earlier clone used kept that clone's database (its etl_runs)
+    beside a new Kafka: the plan started past the topic's end and PostgreSQL's check
+    constraint was all the user saw."""
+    topic = create_topic(base_settings, "etl-recreated", partitions=1)
+    produce_raw(base_settings, topic, [(f"k{i}", "{}") for i in range(5)])
+    earlier = plan_run(base_settings, topic, f"etl-earlier-{uuid.uuid4().hex[:6]}")
+    with psycopg.connect(base_settings.postgres_dsn) as conn:
+        conn.execute(
+            "update etl_runs set status = 'SUCCEEDED' where run_id = %s", (earlier.run_id,)
+        )
+    client = admin(base_settings)
+    client.delete_topics([topic])[topic].result(30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the deletion completes in the background
+        try:
+            client.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+            break
+        except KafkaException:
+            time.sleep(0.5)
+    produce_raw(base_settings, topic, [("k", "{}")])
+
+    with pytest.raises(InvalidInput, match=r"partition: read to / ends at 0: 5 / 1\): it was rec"):
+        plan_run(base_settings, topic, f"etl-later-{uuid.uuid4().hex[:6]}")
