@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # the registry's model that the pipeline trains and the order saga's fraud screen uses
     fraud_model_name: str = "card-fraud"
     fraud_model_review_score: float = Field(default=0.9, ge=0, le=1)
+    # how late fraud labels arrive (chargebacks take days): the merchant-risk features use only
+    # labels this old, and the training protocol leaves this long a gap between train and test
+    fraud_label_delay_days: int = Field(default=7, ge=0, le=60)
     model_store_dir: Path = PROJECT_ROOT / ".stack" / "models"
 
     # Observability: the worker's Prometheus endpoint (host:port; empty turns it off), OpenTelemetry

@@ -62,6 +62,10 @@ CARD_HISTORY = """
         coalesce(sum(total * total) filter (where age <= interval '24 hours'), 0)
             as sum_squares_24h,
         max(total) filter (where age <= interval '24 hours') as max_24h,
+        count(*) filter (where age <= interval '7 days') as count_7d,
+        coalesce(sum(total) filter (where age <= interval '7 days'), 0) as sum_7d,
+        count(*) filter (where age <= interval '30 days') as count_30d,
+        coalesce(sum(total) filter (where age <= interval '30 days'), 0) as sum_30d,
         coalesce(array_agg(distinct client_country) filter (where age <= interval '24 hours'),
                  '{}') as countries_24h,
         avg(total) as mean_total,

@@ -144,6 +144,8 @@ def spark_arguments(settings: Settings, plan: EtlPlan) -> list[str]:
         jdbc_url(settings.postgres_dsn),
         "--features",
         ",".join(FEATURES),
+        "--label-delay-days",
+        str(settings.fraud_label_delay_days),
     ]
 
 

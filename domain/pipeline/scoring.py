@@ -4,7 +4,7 @@ order's features are computed as the ETL computes them for a card transaction.""
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import joblib
@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 from pydantic import BaseModel, ConfigDict
+
+from domain.pipeline.features import MERCHANT_FEATURES
 
 
 @functools.lru_cache(maxsize=4)
@@ -55,6 +57,10 @@ class CardHistory(BaseModel):
     count_24h: int
     sum_24h: float
     sum_squares_24h: float
+    count_7d: int
+    sum_7d: float
+    count_30d: int
+    sum_30d: float
     max_24h: float | None
     countries_24h: list[str]
     mean_total: float | None
@@ -67,9 +73,14 @@ def order_features(
 ) -> pd.DataFrame:
     """The model's features (domain.pipeline.features) for an order, defined as the ETL defines
     them for a card transaction: the windows hold the card's earlier orders and this one. The
-    shop is one merchant."""
-    count_24h = history.count_24h + 1
+    shop is one merchant, and not one of the card stream's: its merchant features are those of
+    a merchant without history (0)."""
+    count_24h, count_7d, count_30d = (
+        c + 1 for c in (history.count_24h, history.count_7d, history.count_30d)
+    )
     mean_24h = (history.sum_24h + amount) / count_24h
+    mean_7d, mean_30d = (history.sum_7d + amount) / count_7d, (history.sum_30d + amount) / count_30d
+    hour = now.astimezone(UTC).hour
     variance_24h = (history.sum_squares_24h + amount * amount) / count_24h - mean_24h**2
     row = {
         "amount": amount,
@@ -86,6 +97,17 @@ def order_features(
             (now - history.previous_at).total_seconds() if history.previous_at else -1.0
         ),
         "amount_vs_history": amount / history.mean_total if history.mean_total else 1.0,
+        "txn_count_7d": count_7d,
+        "txn_count_30d": count_30d,
+        "amount_avg_7d": mean_7d,
+        "amount_avg_30d": mean_30d,
+        "amount_vs_avg_24h": amount / mean_24h,
+        "amount_vs_avg_7d": amount / mean_7d,
+        "amount_vs_avg_30d": amount / mean_30d,
+        "hour_of_day": hour,
+        "is_night": int(hour < 6),
+        "is_weekend": int(now.astimezone(UTC).weekday() >= 5),
+        **dict.fromkeys(MERCHANT_FEATURES, 0),
         "cep_alerts_24h": history.cep_alerts_24h,
     }
     return pd.DataFrame([row])

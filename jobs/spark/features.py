@@ -11,8 +11,17 @@ the lookback taken from the lake's earlier runs):
     distinct_countries_24h, distinct_merchants_24h
     seconds_since_prev                              -1 for the card's first transaction
     amount_vs_history                               amount / mean of the card's earlier amounts
+    txn_count_7d, txn_count_30d, amount_avg_7d, amount_avg_30d   the card's spending baselines
+    amount_vs_avg_24h, amount_vs_avg_7d, amount_vs_avg_30d       the amount against them
+    hour_of_day, is_night, is_weekend               the event time's (UTC) hour, 0-5 h, Sat/Sun
+    merchant_txn_count_{1d,7d,30d}, merchant_risk_{1d,7d,30d}
+        the merchant's transactions and the fraud share among them over the 1, 7 and 30 whole
+        days (UTC) that end --label-delay-days before the transaction's day: labels arrive late,
+        so a feature never uses a label of a transaction less than the delay before it
     cep_alerts_24h                                  CEP alerts on the card in the 24 h before
     is_fraud, fraud_pattern                         the ground-truth labels, for training
+
+The lookback covers the widest window that reaches back: 30 days plus the label delay.
 
 Commit is atomic: the output is written to <lake>/features/_staging/run_id=<id> and renamed to
 <lake>/features/run_id=<id>; a failed run leaves nothing under features/ that readers see
@@ -72,12 +81,29 @@ COMPUTED_FEATURES = [
     "distinct_merchants_24h",
     "seconds_since_prev",
     "amount_vs_history",
+    "txn_count_7d",
+    "txn_count_30d",
+    "amount_avg_7d",
+    "amount_avg_30d",
+    "amount_vs_avg_24h",
+    "amount_vs_avg_7d",
+    "amount_vs_avg_30d",
+    "hour_of_day",
+    "is_night",
+    "is_weekend",
+    "merchant_txn_count_1d",
+    "merchant_txn_count_7d",
+    "merchant_txn_count_30d",
+    "merchant_risk_1d",
+    "merchant_risk_7d",
+    "merchant_risk_30d",
     "cep_alerts_24h",
 ]
 LABEL_COLUMNS = ["is_fraud", "fraud_pattern"]
 # the PostgreSQL password (the --jdbc-url has none); the ETL activity sets it
 JDBC_PASSWORD_VARIABLE = "HYBRID_ETL_JDBC_PASSWORD"
 MINUTE, HOUR, DAY = 60, 3600, 86400
+MERCHANT_WINDOWS_DAYS = (1, 7, 30)
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,6 +117,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--lake-dir", required=True)
     parser.add_argument("--jdbc-url", required=True)
+    parser.add_argument(
+        "--label-delay-days",
+        type=int,
+        default=7,
+        help="how late fraud labels arrive: the merchant-risk windows end this long before",
+    )
     parser.add_argument(
         "--features",
         default=",".join(COMPUTED_FEATURES),
@@ -193,24 +225,85 @@ def with_features(history: DataFrame) -> DataFrame:
                 F.lit(1.0),
             ),
         )
+        .withColumn("txn_count_7d", F.count("*").over(last(7 * DAY)))
+        .withColumn("txn_count_30d", F.count("*").over(last(30 * DAY)))
+        .withColumn("amount_avg_7d", F.avg("amount").over(last(7 * DAY)))
+        .withColumn("amount_avg_30d", F.avg("amount").over(last(30 * DAY)))
+        .withColumn("amount_vs_avg_24h", F.col("amount") / F.col("amount_avg_24h"))
+        .withColumn("amount_vs_avg_7d", F.col("amount") / F.col("amount_avg_7d"))
+        .withColumn("amount_vs_avg_30d", F.col("amount") / F.col("amount_avg_30d"))
+        .withColumn("hour_of_day", F.hour("ts"))
+        .withColumn("is_night", (F.col("hour_of_day") < 6).cast("int"))
+        .withColumn("is_weekend", F.dayofweek("ts").isin(1, 7).cast("int"))
     )
 
 
-def with_alerts_and_labels(spark: SparkSession, features: DataFrame, jdbc_url: str) -> DataFrame:
-    password = os.environ.get(JDBC_PASSWORD_VARIABLE)
-
-    def table(query: str) -> DataFrame:
-        reader = (
-            spark.read.format("jdbc")
-            .option("driver", "org.postgresql.Driver")
-            .option("url", jdbc_url)
-            .option("query", query)
+def with_merchant_risk(labelled: DataFrame, label_delay_days: int) -> DataFrame:
+    """The merchant-risk features, from a daily table per merchant (transactions and frauds
+    per UTC day): the window of W days for a transaction on day d is days d-delay-W to
+    d-delay-1, so every label it counts belongs to a transaction at least the delay before."""
+    day = F.floor(F.col("ts").cast("long") / DAY)
+    daily = (
+        labelled.where(F.col("merchant_id").isNotNull())
+        .groupBy("merchant_id", day.alias("day"))
+        .agg(F.count("*").alias("n"), F.sum("is_fraud").alias("frauds"))
+    )
+    merchant_days = Window.partitionBy("merchant_id").orderBy("day")
+    for width in MERCHANT_WINDOWS_DAYS:
+        window = merchant_days.rangeBetween(-(label_delay_days + width), -(label_delay_days + 1))
+        count, frauds = F.sum("n").over(window), F.sum("frauds").over(window)
+        daily = daily.withColumn(f"merchant_txn_count_{width}d", F.coalesce(count, F.lit(0)))
+        daily = daily.withColumn(
+            f"merchant_risk_{width}d",
+            F.when(count > 0, frauds / count).otherwise(F.lit(0.0)),
         )
-        if password is not None:
-            reader = reader.option("password", password)  # Spark redacts it in its UI
-        return reader.load()
+    columns = [
+        f"merchant_{kind}_{w}d" for w in MERCHANT_WINDOWS_DAYS for kind in ("txn_count", "risk")
+    ]
+    return (
+        labelled.withColumn("day", day)
+        .join(daily.select("merchant_id", "day", *columns), ["merchant_id", "day"], "left")
+        .drop("day")
+        .fillna(0, subset=columns)
+    )
 
-    alerts = table("select card_id as alert_card, event_time as alert_time from fraud_alerts")
+
+def jdbc_table(spark: SparkSession, jdbc_url: str, query: str) -> DataFrame:
+    reader = (
+        spark.read.format("jdbc")
+        .option("driver", "org.postgresql.Driver")
+        .option("url", jdbc_url)
+        .option("query", query)
+    )
+    password = os.environ.get(JDBC_PASSWORD_VARIABLE)
+    if password is not None:
+        reader = reader.option("password", password)  # Spark redacts it in its UI
+    return reader.load()
+
+
+def with_labels(spark: SparkSession, history: DataFrame, jdbc_url: str) -> DataFrame:
+    """The ground truth of every row, history included (the merchant-risk windows count the
+    frauds of earlier days): the generator's labels and the imported datasets'."""
+    generated = jdbc_table(spark, jdbc_url, "select pattern, txn_ids from fraud_labels").select(
+        F.explode("txn_ids").alias("txn_id"), F.col("pattern").alias("fraud_pattern")
+    )
+    imported = jdbc_table(
+        spark, jdbc_url, "select txn_id, scenario as fraud_pattern from transaction_labels"
+    )
+    labels = (
+        generated.unionByName(imported)
+        .groupBy("txn_id")
+        .agg(F.min("fraud_pattern").alias("fraud_pattern"))
+    )
+    return history.join(labels, "txn_id", "left").withColumn(
+        "is_fraud", F.col("fraud_pattern").isNotNull().cast("int")
+    )
+
+
+def with_cep_alerts(spark: SparkSession, features: DataFrame, jdbc_url: str) -> DataFrame:
+    alerts = jdbc_table(
+        spark, jdbc_url, "select card_id as alert_card, event_time as alert_time from fraud_alerts"
+    )
     counts = (
         features.select("txn_id", "card_id", "ts")
         .join(
@@ -222,15 +315,8 @@ def with_alerts_and_labels(spark: SparkSession, features: DataFrame, jdbc_url: s
         .groupBy("txn_id")
         .agg(F.count("*").alias("cep_alerts_24h"))
     )
-    labels = table("select pattern, txn_ids from fraud_labels").select(
-        F.explode("txn_ids").alias("txn_id"), F.col("pattern").alias("fraud_pattern")
-    )
-    labels = labels.groupBy("txn_id").agg(F.min("fraud_pattern").alias("fraud_pattern"))
-    return (
-        features.join(counts, "txn_id", "left")
-        .join(labels, "txn_id", "left")
-        .withColumn("cep_alerts_24h", F.coalesce("cep_alerts_24h", F.lit(0)))
-        .withColumn("is_fraud", F.col("fraud_pattern").isNotNull().cast("int"))
+    return features.join(counts, "txn_id", "left").withColumn(
+        "cep_alerts_24h", F.coalesce("cep_alerts_24h", F.lit(0))
     )
 
 
@@ -271,6 +357,7 @@ def main() -> None:
     spark = SparkSession.builder.getOrCreate()
     # standard Parquet timestamps (UTC, microseconds), which pyarrow and Ray Data read as such
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    spark.conf.set("spark.sql.session.timeZone", "UTC")  # hour_of_day, days and dt are UTC
     progress = report_progress(spark)
     print(f"[features] reading the planned offsets of {args.topic}", flush=True)
     current = read_transactions(spark, args).cache()
@@ -279,14 +366,16 @@ def main() -> None:
     staging = os.path.join(features_dir, "_staging", f"run_id={args.run_id}")
     if rows:
         runs = [run for run in args.history_runs.split(",") if run]
-        earlier = lookback(spark, features_dir, runs, first - timedelta(seconds=DAY))
+        reach = timedelta(days=max(MERCHANT_WINDOWS_DAYS) + args.label_delay_days)
+        earlier = lookback(spark, features_dir, runs, first - reach)
         history = current.withColumn("current", F.lit(True))
         if earlier is not None:
             history = history.unionByName(earlier.withColumn("current", F.lit(False)))
-        features = with_features(history).where("current").drop("current")
+        labelled = with_labels(spark, history, args.jdbc_url)
+        features = with_merchant_risk(with_features(labelled), args.label_delay_days)
         written = [*dict.fromkeys([*BASE_COLUMNS, *args.features.split(","), *LABEL_COLUMNS])]
         (
-            with_alerts_and_labels(spark, features, args.jdbc_url)
+            with_cep_alerts(spark, features.where("current").drop("current"), args.jdbc_url)
             .select(*written)
             .withColumn("dt", F.date_format("ts", "yyyy-MM-dd"))
             .write.mode("overwrite")

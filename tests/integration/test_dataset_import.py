@@ -151,5 +151,8 @@ def test_an_import_that_dies_midway_sends_each_row_once_when_run_again(
     # the Spark ETL reads the topic as the detector does: what was committed, once
     etl = base_settings.model_copy(update={"transactions_topic": topic, "lake_dir": tmp_path})
     result = run_features_job(etl, plan_run(etl, topic, f"etl-import-{uuid.uuid4().hex[:6]}"))
-    features = pq.read_table(result.output).column("txn_id").to_pylist()
-    assert sorted(features) == sorted(ids)
+    features = pq.read_table(result.output).select(["txn_id", "is_fraud"]).to_pylist()
+    assert sorted(f["txn_id"] for f in features) == sorted(ids)
+    # and the import's labels are its ground truth: every 25th row was labelled fraud
+    frauds = {f["txn_id"] for f in features if f["is_fraud"]}
+    assert frauds == {txn_id for txn_id in ids if int(txn_id.rsplit("-", 1)[1]) % 25 == 0}

@@ -40,6 +40,7 @@ from domain.orders.payment_provider import (
     ProviderUnavailable,
     SimulatedPaymentProvider,
 )
+from domain.pipeline.features import MERCHANT_FEATURES
 from domain.pipeline.scoring import CardHistory, order_features
 from tests.support.orders import new_customer, new_sku, provider_operations, stock
 
@@ -367,6 +368,17 @@ async def test_the_champions_features_aggregate_the_cards_earlier_orders(pool, d
             "distinct_merchants_24h": 1,
             "seconds_since_prev": 120.0,
             "amount_vs_history": 2.0,  # 50 / mean(10, 20, 30, 40)
+            "txn_count_7d": 5,  # the order of two days ago too
+            "txn_count_30d": 5,
+            "amount_avg_7d": 30.0,
+            "amount_avg_30d": 30.0,
+            "amount_vs_avg_24h": 50 / 27.5,
+            "amount_vs_avg_7d": 50 / 30,
+            "amount_vs_avg_30d": 50 / 30,
+            "hour_of_day": 12,
+            "is_night": 0,
+            "is_weekend": 0,  # a Monday
+            **dict.fromkeys(MERCHANT_FEATURES, 0),  # the shop has no merchant history
             "cep_alerts_24h": 1,  # the alert of an hour ago, not the one of two days ago
         }
     )
