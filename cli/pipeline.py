@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cli.console import MarginOption, TrialsOption, console, setup_logging
 from core.settings import get_settings
@@ -97,24 +96,37 @@ def pipeline_run(
 
 
 @app.command("models")
-def pipeline_models() -> None:
-    """The registry: versions of the fraud model, their holdout metrics and aliases."""
+def pipeline_models(
+    version: Annotated[
+        str | None, typer.Option(help="The version to detail; default: the latest.")
+    ] = None,
+) -> None:
+    """The registry: versions of the fraud model with their aliases and test-period metrics next
+    to the two baselines, then one version in detail (every model, recall per scenario, the
+    split)."""
+    from cli.models_report import detail_tables, versions_table
     from core.db.connections import connect
 
     settings = get_settings()
     with connect(settings.postgres_dsn) as conn:
         rows = conn.execute(
-            "select v.version_id, round((v.metrics->>'pr_auc')::numeric, 4),"
-            " round((v.metrics->>'precision_at_budget')::numeric, 4),"
-            " coalesce(string_agg(a.alias, ',' order by a.alias), ''), v.created_at"
+            "select v.version_id, coalesce(string_agg(a.alias, ',' order by a.alias), ''),"
+            " v.metrics, v.evaluation, v.created_at"
             " from model_versions v left join model_aliases a using (version_id)"
             " where v.model_name = %s group by v.version_id order by v.created_at",
             (settings.fraud_model_name,),
         ).fetchall()
-    table = Table("version", "PR-AUC", "precision@budget", "aliases", "created")
-    for row in rows:
-        table.add_row(*(str(value) for value in row))
-    console.print(table)
+    if not rows:
+        console.print(
+            f"no versions of {settings.fraud_model_name} yet: `./hybrid pipeline run` trains one"
+        )
+        return
+    console.print(versions_table(rows))
+    chosen = [row for row in rows if row[0] == version] if version else rows[-1:]
+    if not chosen:
+        raise typer.BadParameter(f"no version {version} of {settings.fraud_model_name}")
+    for table in detail_tables(chosen[0][0], chosen[0][3]):
+        console.print(table)
 
 
 @schedule_app.command("create")

@@ -37,6 +37,7 @@ class RegistryActivities:
             etl_run_ids=model.request.etl_run_ids,
             code_version=await asyncio.to_thread(registry.code_version),
             training_job=model.request.submission_id,
+            evaluation=model.result.evaluation,
         )
         async with self.pool.connection() as conn:
             return await registry.register_version(conn, version)

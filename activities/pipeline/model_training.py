@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 
 from psycopg_pool import AsyncConnectionPool
@@ -10,6 +11,7 @@ from activities.contract import implements
 from activities.pipeline.engine_jobs import supervise
 from core.engines.ray_jobs import RayJob, job_python
 from core.settings import Settings
+from domain.pipeline.evaluation import evaluate_test_scores
 from domain.pipeline.features import FEATURES
 from domain.pipeline.models import TrainingRequest, TrainingResult
 from workflows.pipeline import activities as declared
@@ -37,6 +39,8 @@ class TrainingActivities:
             str(options.trials),
             "--holdout-fraction",
             str(options.holdout_fraction),
+            "--delay-days",
+            str(self.settings.fraud_label_delay_days),
             "--alert-budget",
             str(options.alert_budget),
             "--features",
@@ -49,4 +53,14 @@ class TrainingActivities:
     @implements(declared.run_training_job)
     async def run_training_job(self, request: TrainingRequest) -> TrainingResult:
         summary = await supervise(self.training_job(request), self.pool)
-        return TrainingResult.model_validate_json(summary)
+        result = TrainingResult.model_validate_json(summary)
+        if result.test_scores is None or result.protocol is None:
+            return result
+        evaluation = await asyncio.to_thread(
+            evaluate_test_scores,
+            result.test_scores,
+            result.protocol,
+            request.settings.alert_budget,
+            request.settings.card_k,
+        )
+        return result.model_copy(update={"evaluation": evaluation})

@@ -79,6 +79,58 @@ class HoldoutMetrics(BaseModel):
     positives: int
 
 
+class ModelMetrics(BaseModel):
+    """One model on the test period, as fraud teams judge it (domain/pipeline/metrics.py)."""
+
+    auc_roc: float
+    average_precision: float
+    card_precision_at_k: float
+    precision_at_budget: float
+    recall_at_budget: float
+    recall_by_scenario: dict[str, float] = Field(
+        description="each scenario's frauds alerted within the budget"
+    )
+
+
+class EvaluationProtocol(BaseModel):
+    """How the rows were split: training, a left-out delay (labels arrive late), the test
+    period, with the rows of cards already known compromised on their test day removed."""
+
+    train_start: datetime
+    train_end: datetime
+    delay_seconds: float
+    delay_days_requested: float
+    test_start: datetime
+    test_end: datetime
+    train_rows: int
+    test_rows: int
+    test_frauds: int
+    known_card_rows_removed: int
+
+
+BASELINE_MODELS = ("logistic_regression", "random_forest")
+HEADLINE_METRICS = ("auc_roc", "average_precision", "card_precision_at_k")
+
+
+class Evaluation(BaseModel):
+    protocol: EvaluationProtocol
+    k: int
+    alert_budget_rows: int
+    # "candidate", the baselines, and "champion" when there was one
+    models: dict[str, ModelMetrics]
+
+    @property
+    def beats_baselines(self) -> bool:
+        """The candidate at or above both baselines on each headline metric."""
+        candidate = self.models["candidate"]
+        return all(
+            getattr(candidate, metric) >= getattr(self.models[name], metric)
+            for name in BASELINE_MODELS
+            if name in self.models
+            for metric in HEADLINE_METRICS
+        )
+
+
 MODEL_NAME = Field(default="card-fraud", description="the registry's model name")
 
 
@@ -90,6 +142,7 @@ class ModelVersion(BaseModel):
     etl_run_ids: list[str]
     code_version: str
     training_job: str
+    evaluation: Evaluation | None = None
 
 
 class TrainingSettings(Request):
@@ -98,6 +151,7 @@ class TrainingSettings(Request):
     trials: int = Field(default=4, ge=1, le=8, description="hyperparameter candidates")
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.5)
     alert_budget: float = Field(default=0.02, gt=0, le=1, description="share of txns alerted")
+    card_k: int = Field(default=100, ge=1, le=100_000, description="card precision@k's k")
 
 
 class TrainingRequest(Request):
@@ -124,6 +178,9 @@ class TrainingResult(BaseModel):
     best_params: dict[str, float | int]
     holdout_start: datetime
     training_seconds: float
+    protocol: EvaluationProtocol | None = None  # None: trained before the protocol existed
+    test_scores: str | None = None
+    evaluation: Evaluation | None = None  # computed from test_scores by the activity
 
 
 class AliasRef(Request):

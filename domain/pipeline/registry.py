@@ -37,15 +37,23 @@ async def register_version(conn: AsyncConnection, version: ModelVersion) -> Mode
     async with conn.transaction():
         await conn.execute(
             "insert into model_versions (version_id, model_name, artifact_path, metrics,"
-            " etl_run_ids, etl_offsets, code_version, training_job)"
+            " etl_run_ids, etl_offsets, code_version, training_job, evaluation)"
             " select %(version_id)s, %(model_name)s, %(artifact_path)s, %(metrics)s,"
             "  %(etl_run_ids)s, coalesce(jsonb_object_agg(run_id, offsets), '{}'),"
-            "  %(code_version)s, %(training_job)s"
+            "  %(code_version)s, %(training_job)s, %(evaluation)s"
             " from (select run_id, jsonb_object_agg(partition, jsonb_build_array(start_offset,"
             "   end_offset)) as offsets from etl_run_offsets where run_id = any(%(etl_run_ids)s)"
             "   group by run_id) lineage"
             " on conflict (version_id) do nothing",
-            version.model_dump(mode="json") | {"metrics": Jsonb(version.metrics.model_dump())},
+            version.model_dump(mode="json")
+            | {
+                "metrics": Jsonb(version.metrics.model_dump()),
+                "evaluation": (
+                    Jsonb(version.evaluation.model_dump(mode="json"))
+                    if version.evaluation
+                    else None
+                ),
+            },
         )
     stored = await get_version(conn, version.version_id)
     if stored is None:  # inserted above, or there already: versions are never deleted
@@ -57,7 +65,7 @@ async def get_version(conn: AsyncConnection, version_id: str) -> ModelVersion | 
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
         "select version_id, model_name, artifact_path, metrics, etl_run_ids, code_version,"
-        " training_job from model_versions where version_id = %s",
+        " training_job, evaluation from model_versions where version_id = %s",
         (version_id,),
     )
     row = await cursor.fetchone()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,6 +38,7 @@ from domain.fraud.generator import produce
 from domain.orders.examples import an_order
 from domain.orders.models import FraudDecision, Screening, ScreeningRequest
 from domain.pipeline.models import (
+    BASELINE_MODELS,
     PipelineDecision,
     PipelineRequest,
     PipelineResult,
@@ -122,6 +125,19 @@ def aliases(settings: Settings) -> dict[str, str]:
         )
 
 
+def hybrid_models(settings: Settings) -> str:
+    """`hybrid pipeline models` for this test's model name, as a user reads it."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli", "pipeline", "models"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | {"HYBRID_FRAUD_MODEL_NAME": settings.fraud_model_name, "COLUMNS": "250"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout
+
+
 def ray_jobs_named(settings: Settings, submission_id: str) -> list:
     jobs = JobSubmissionClient(settings.ray_address).list_jobs()
     return [job for job in jobs if job.submission_id == submission_id]
@@ -153,6 +169,23 @@ async def test_promotes_keeps_the_champion_and_rolls_a_failed_promotion_back(
     assert metrics.precision_at_budget > 0.5
     champion = result.training.version_id
     assert aliases(settings) == {"champion": champion, "challenger": champion}
+
+    # judged on a test period after a left-out delay, next to baselines fitted on the same rows
+    evaluation = result.training.evaluation
+    assert evaluation is not None
+    assert set(evaluation.models) == {"candidate", *BASELINE_MODELS}
+    split = evaluation.protocol
+    assert split.train_end < split.test_start
+    assert split.delay_seconds == pytest.approx(
+        (split.test_start - split.train_end).total_seconds(), abs=1
+    )
+    assert (split.test_rows, split.test_frauds) == (metrics.rows, metrics.positives)
+    assert evaluation.models["candidate"].auc_roc > 0.9
+    assert evaluation.models["candidate"].average_precision == pytest.approx(metrics.pr_auc)
+    shown = await asyncio.to_thread(hybrid_models, settings)
+    assert champion in shown
+    assert "logistic_regression" in shown
+    assert "random_forest" in shown
     assert await asyncio.to_thread(Path(result.training.artifact).is_file)
 
     with psycopg.connect(settings.postgres_dsn) as conn:
@@ -190,6 +223,8 @@ async def test_promotes_keeps_the_champion_and_rolls_a_failed_promotion_back(
     assert kept.etl.rows == 0
     assert kept.training.champion_metrics is not None
     assert kept.training.champion_metrics.rows == kept.training.metrics.rows
+    assert kept.training.evaluation is not None
+    assert set(kept.training.evaluation.models) == {"candidate", "champion", *BASELINE_MODELS}
     assert aliases(settings) == {"champion": champion, "challenger": kept.training.version_id}
 
     # promoted, then the smoke check fails: the aliases go back to what they were
