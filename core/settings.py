@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # Spark: jobs are spark-submit runs against this master; `local[2]` runs them in-process on
     # this machine, `spark://host:7077` sends the same job to a standalone cluster.
     spark_master: str = "local[2]"
+    # the driver's heap; in local mode the driver is the executor too (Spark's default, 1g, is
+    # short of a 37-day lookback over a few million transactions)
+    spark_driver_memory: str = Field(default="3g", pattern=r"^\d+[kmg]?$")
     # Where each spark-submit a workflow starts keeps its pid, output and exit code, so that a
     # restarted worker attaches to the application instead of starting it twice.
     spark_apps_dir: Path = PROJECT_ROOT / ".stack" / "spark-apps"

@@ -39,6 +39,8 @@ def spark_submit_command(
         settings.spark_master,
         "--name",
         app_name,
+        "--driver-memory",
+        settings.spark_driver_memory,
         "--jars",
         ",".join(str(j) for j in jars),
         "--conf",
