@@ -11,11 +11,12 @@ Reads the committed feature runs with Ray Data and splits them by time, as fraud
 the test period is the last --holdout-fraction of the rows; before it, a gap of --delay-days
 (fraud labels arrive days late; at most a quarter of the time before the test period, for short
 streams) is left out; the rest trains, split again by time into training and validation for
-the search. On each test day, cards already known to be compromised (a fraud of theirs labelled
-by then: older than the delay) are removed. Each candidate of the grid is one Ray task; the best
-one by validation PR-AUC is refitted on all the training data and evaluated on the test period,
-next to two baselines fitted on the same rows (a logistic regression and a random forest) and
-the champion, if given, so that every report shows whether the model beats simple ones.
+the search. On each test day, cards already known to be compromised when the day began (a fraud
+of theirs labelled by then: older than the delay) are removed. Each candidate of the grid is one
+Ray task; the best one by validation PR-AUC is refitted on all the training data and evaluated
+on the test period, next to two baselines fitted on the same rows (a logistic regression and a
+random forest) and the champion, if given, so that every report shows whether the model beats
+simple ones.
 
 The test rows with every model's score go to test_scores.parquet beside the model, for the
 metrics fraud teams use (the training activity computes them: domain/pipeline/evaluation.py);
@@ -89,11 +90,11 @@ def protocol_split(
     delay = min(pd.Timedelta(days=delay_days), (test_start - frame["ts"].min()) / 4)
     train = frame[frame["ts"] < test_start - delay]
     test = frame[frame["ts"] >= test_start]
-    # a card's compromise is known once its first labelled fraud is older than the delay; on a
-    # test day what is known is known at the later of the day's start and the period's start
+    # a card's compromise is known once its first labelled fraud is older than the delay; a
+    # test day's rows are judged with what was known when the day began (a stream of minutes,
+    # one day, has nothing removed)
     known_at = frame[frame[LABEL] == 1].groupby("card_id")["ts"].min() + delay
-    cutoff = test["ts"].dt.floor("D").clip(lower=test_start)
-    known = test["card_id"].map(known_at) <= cutoff
+    known = test["card_id"].map(known_at) <= test["ts"].dt.floor("D")
     kept = test[~known.fillna(False).astype(bool)]
     protocol = {
         "train_start": train["ts"].min().isoformat(),

@@ -18,6 +18,9 @@ from core.db.migrate import apply_migrations
 from core.toolchain import postgres_bin_dir, unprivileged_account
 from stack.base import Port, Service
 
+HOME_PREFIX = "hybrid-stack-"
+OWNER_FILE = "stack_dir"  # in a home outside the stack directory: whose it is
+
 
 @dataclass(kw_only=True)
 class Postgres(Service):
@@ -39,7 +42,7 @@ class Postgres(Service):
         if not self.run_as:
             return self.state_dir
         stack_id = hashlib.sha256(str(self.settings.stack_dir).encode()).hexdigest()[:10]
-        return Path(pwd.getpwnam(self.run_as).pw_dir) / f"hybrid-stack-{stack_id}"
+        return Path(pwd.getpwnam(self.run_as).pw_dir) / f"{HOME_PREFIX}{stack_id}"
 
     def created_outside_stack_dir(self) -> list[Path]:
         self.run_as = unprivileged_account(self.name, "postgres")
@@ -71,14 +74,28 @@ class Postgres(Service):
             return True
         return False
 
+    def remove_homes_of_removed_stacks(self) -> list[Path]:
+        """Remove the other stack directories' homes beside ours whose stack directory is gone
+        (each CI clone is a new temporary directory, and its home would stay behind)."""
+        removed = []
+        for home in self.home.parent.glob(f"{HOME_PREFIX}*"):
+            owner = home / OWNER_FILE
+            if home != self.home and owner.is_file() and not Path(owner.read_text()).exists():
+                shutil.rmtree(home)
+                removed.append(home)
+        return removed
+
     def prepare(self) -> None:
         self.remove_orphaned_home()
+        if self.run_as:
+            self.remove_homes_of_removed_stacks()
         if (self.data_dir / "PG_VERSION").exists():
             return
         dsn = urlsplit(self.settings.postgres_dsn)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for path in (self.home, self.data_dir, self.socket_dir):
             path.mkdir(parents=True, exist_ok=True)
+        (self.home / OWNER_FILE).write_text(str(self.settings.stack_dir))
         password_file = self.home / "initdb.pw"
         password_file.write_text(dsn.password or "")
         if self.run_as:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from stack.services.postgres import Postgres
+from stack.services.postgres import HOME_PREFIX, OWNER_FILE, Postgres
 
 
 class HomeOutside(Postgres):
@@ -45,3 +45,27 @@ def test_without_an_outside_home_nothing_is_removed(service: HomeOutside) -> Non
     service.run_as = None
     assert not service.remove_orphaned_home()
     assert service.outside.exists()
+
+
+def test_the_homes_of_stack_directories_that_are_gone_are_removed(
+    service: HomeOutside, tmp_path: Path
+) -> None:
+    def home_of(name: str, stack_dir: Path | None) -> Path:
+        home = tmp_path / f"{HOME_PREFIX}{name}"
+        (home / "data").mkdir(parents=True)
+        if stack_dir is not None:
+            (home / OWNER_FILE).write_text(str(stack_dir))
+        return home
+
+    service.outside = home_of("ours", service.settings.stack_dir)
+    gone = home_of("gone", tmp_path / "a-clone-since-deleted" / ".stack")
+    alive = home_of("alive", tmp_path)
+    unknown = home_of("unknown", None)  # from before homes said whose they are: left alone
+
+    assert service.remove_homes_of_removed_stacks() == [gone]
+    assert [h.exists() for h in (service.outside, gone, alive, unknown)] == [
+        True,
+        False,
+        True,
+        True,
+    ]

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from temporalio.client import Client
 
 from core.kafka import create_topic
 from core.settings import Settings
@@ -38,6 +37,7 @@ from domain.pipeline.models import (
     PipelineResult,
     TrainingSettings,
 )
+from tools.bench.pipeline import workflow_seconds
 from worker.run import run_worker
 from workflows.pipeline.feature_pipeline import FeaturePipelineWorkflow
 
@@ -163,17 +163,19 @@ async def run_model_benchmark(
             )
             result: PipelineResult = await handle.result()
             report.stages.append(
-                Stage("ETL (whole file)", records, await _seconds(client, f"{handle.id}-etl"))
+                Stage(
+                    "ETL (whole file)", records, await workflow_seconds(client, f"{handle.id}-etl")
+                )
             )
             report.stages.append(
                 Stage(
                     "training",
                     result.training.metrics.rows,
-                    await _seconds(client, f"{handle.id}-training"),
+                    await workflow_seconds(client, f"{handle.id}-training"),
                 )
             )
             report.stages.append(
-                Stage("pipeline end to end", records, await _seconds(client, handle.id))
+                Stage("pipeline end to end", records, await workflow_seconds(client, handle.id))
             )
         finally:
             stop.set()
@@ -203,10 +205,3 @@ def _etl(settings: Settings, label: str) -> Stage:
     plan = plan_run(settings, settings.transactions_topic, f"bench-{uuid.uuid4().hex[:8]}")
     run_features_job(settings, plan)
     return Stage(label, plan.records, time.perf_counter() - began)
-
-
-async def _seconds(client: Client, workflow_id: str) -> float:
-    described = await client.get_workflow_handle(workflow_id).describe()
-    if described.close_time is None:
-        raise RuntimeError(f"workflow {workflow_id} is still running")
-    return (described.close_time - described.start_time).total_seconds()

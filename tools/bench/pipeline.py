@@ -123,7 +123,8 @@ async def _start(client: Client, settings: Settings, request: PipelineRequest) -
     )
 
 
-async def _seconds(client: Client, workflow_id: str) -> float:
+async def workflow_seconds(client: Client, workflow_id: str) -> float:
+    """A closed workflow's duration, from its start and close times in Temporal."""
     described = await client.get_workflow_handle(workflow_id).describe()
     if described.close_time is None:  # only closed workflows are timed
         raise RuntimeError(f"workflow {workflow_id} is still running")
@@ -138,10 +139,10 @@ async def _timed(
     return PipelineTiming(
         label=label,
         records=result.etl.rows,
-        etl_s=await _seconds(client, f"{handle.id}-etl"),
-        training_s=await _seconds(client, f"{handle.id}-training"),
+        etl_s=await workflow_seconds(client, f"{handle.id}-etl"),
+        training_s=await workflow_seconds(client, f"{handle.id}-training"),
         ray_training_s=result.training.training_seconds,
-        total_s=await _seconds(client, handle.id),
+        total_s=await workflow_seconds(client, handle.id),
         decision=result.decision.value,
     )
 
