@@ -27,9 +27,10 @@ from core.settings import Settings
 from domain.fraud.events import SCHEMA_VERSION, Transaction
 from domain.fraud.monitor import CepJobSpec, CepThresholds, MonitorRequest
 from domain.orders.models import OrderRef, StepOutcome
+from domain.pipeline import evaluation
 from domain.pipeline.etl import JDBC_PASSWORD_VARIABLE, features_application, spark_arguments
 from domain.pipeline.features import FEATURES
-from domain.pipeline.models import EtlPlan, PartitionRange, TrainingRequest
+from domain.pipeline.models import BASELINE_MODELS, EtlPlan, PartitionRange, TrainingRequest
 from domain.pipeline.scoring import CardHistory, order_features
 from jobs.flink import fraud_cep, fused_detector
 from jobs.ray import train_fraud_model
@@ -264,3 +265,8 @@ def test_declarations_say_what_they_take_and_return() -> None:
             hints = typing.get_type_hints(getattr(module, name))
             assert len(hints) == 2, f"{name}: one annotated argument and a result"
             assert hints["return"] is not NoneType or name == "stop_engine_job", name
+
+
+def test_the_training_job_writes_the_test_columns_and_models_the_evaluation_reads() -> None:
+    assert set(train_fraud_model.TEST_COLUMNS) == set(evaluation.TEST_COLUMNS)
+    assert train_fraud_model.BASELINES == BASELINE_MODELS
