@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from cli.console import TrialsOption, console, print_urls, setup_logging
+from cli.models_report import detail_tables
 from core.settings import get_settings
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def print_report(report: DemoReport) -> None:
                 f"{pattern.precision:.3f}",
                 f"{pattern.recall:.3f}",
             )
-        console.print(detection, report.evaluation.lines()[-1], highlight=False)
+        console.print(detection, *report.evaluation.notes(), highlight=False)
     models = Table("model version", "holdout PR-AUC", "precision@budget", "aliases")
     for version, pr_auc, precision, aliases in report.models:
         models.add_row(version, f"{pr_auc:.3f}", f"{precision:.3f}", aliases)
@@ -87,6 +88,9 @@ def print_report(report: DemoReport) -> None:
         shown = f"{order.model_score:.3f}" if order.model_score is not None else "n/a"
         scored.add_row(order.order_id, order.label, shown, order.status.value)
     console.print(models, scored)
+    trained = report.pipeline.training if report.pipeline is not None else None
+    if trained is not None and trained.evaluation is not None:
+        console.print(*detail_tables(trained.version_id, trained.evaluation.model_dump()))
     if report.pipeline is not None:
         console.print(f"pipeline: {report.pipeline.decision.value} ({report.pipeline.reason})")
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in report.phases)

@@ -25,8 +25,15 @@ def stream_generate(
     malformed_share: Annotated[float, typer.Option(help="Malformed messages share.")] = 0.002,
     realtime: Annotated[bool, typer.Option(help="Pace on the wall clock.")] = True,
     run_id: Annotated[str | None, typer.Option(help="Prefix of card and txn ids.")] = None,
+    history_days: Annotated[
+        float, typer.Option(help="Days of traffic before now, sent at once, first.")
+    ] = 0,
+    history_per_day: Annotated[float, typer.Option(help="Charges a day in the history.")] = 2500,
 ) -> None:
-    """Send labelled card transactions to the transactions topic; labels go to PostgreSQL."""
+    """Send labelled card transactions to the transactions topic; labels go to PostgreSQL.
+
+    Merchants are breached about every other day of event time, for 14 days each: a history of
+    40 days or more gives the merchant-risk features (known 7 days late) something to see."""
     from domain.fraud.generator import produce
 
     settings = get_settings()
@@ -41,11 +48,15 @@ def stream_generate(
         fraud_share=fraud_share,
         malformed_share=malformed_share,
         realtime=realtime,
+        history_days=history_days,
+        history_per_day=history_per_day,
     )
     scenarios = ", ".join(f"{k.value} {v}" for k, v in sorted(stats.scenarios.items()))
     console.print(
         f"run {run}: {stats.events} events ({stats.events / stats.seconds:.0f}/s),"
-        f" {stats.malformed} malformed, scenarios: {scenarios}"
+        f" {stats.malformed} malformed, scenarios: {scenarios}; {stats.merchant_breaches}"
+        f" merchants breached, {stats.breached_charges} charges there labelled"
+        " merchant_compromise"
     )
     console.print(f"evaluate with: ./hybrid stream evaluate {run}")
 

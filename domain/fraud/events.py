@@ -19,6 +19,15 @@ class FraudPattern(StrEnum):
     ESCALATION = "escalation"  # each charge much larger than the last, in quick succession
 
 
+class MerchantScenario(StrEnum):
+    """Fraud that no card's own charges show, so the CEP job is not expected to catch it: the
+    model's merchant-risk features are for it."""
+
+    # a breached merchant: every charge there is fraudulent for days (the Fraud Detection
+    # Handbook's compromised terminal), on the cards of ordinary customers
+    MERCHANT_COMPROMISE = "merchant_compromise"
+
+
 class Transaction(BaseModel):
     """One card authorization request, as the payment switch publishes it (keyed by card)."""
 
@@ -49,7 +58,7 @@ class FraudLabel(BaseModel):
     """Ground truth for one injected fraud scenario. The detector never sees these."""
 
     scenario_id: str
-    pattern: FraudPattern
+    pattern: FraudPattern | MerchantScenario
     card_id: str
     txn_ids: list[str]
     first_event_time: datetime

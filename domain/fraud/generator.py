@@ -3,21 +3,29 @@
 Legitimate traffic: customers with a home country, a few habitual merchants near home and a
 log-normal spend. Fraud is injected on compromised cards in named scenarios (see FraudPattern);
 each scenario's ground truth goes to the `fraud_labels` table, which the detector never reads.
-A small share of messages is malformed, to exercise the dead-letter path.
+Customers share their country's merchants, and a merchant may be breached for days
+(domain/fraud/merchant_breaches.py): its charges meanwhile are labelled `merchant_compromise`,
+which no per-card pattern shows. A small share of messages is malformed, to exercise the
+dead-letter path.
 
 Events leave in event-time order. `realtime=True` paces them on the wall clock (event time =
 time of sending, for latency measurements); otherwise they go as fast as the producer can take
-them, with a synthetic clock advancing 1/rate per event.
+them, with a synthetic clock advancing 1/rate per event. A stream may begin with days of
+history before its start: ordinary traffic and merchant breaches only, sent as fast as it goes,
+so that the features over days (and the merchants' fraud share, known a label delay late) have
+a past to look at.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import math
 import queue
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,46 +34,9 @@ from decimal import Decimal
 from core.db.connections import connect
 from core.kafka import producer, send_record
 from core.settings import Settings
-from domain.fraud.events import FraudLabel, FraudPattern, Transaction
-
-# country: (latitude, longitude, currency)
-COUNTRIES: dict[str, tuple[float, float, str]] = {
-    "FR": (46.6, 2.2, "EUR"),
-    "DE": (51.2, 10.4, "EUR"),
-    "ES": (40.4, -3.7, "EUR"),
-    "IT": (42.8, 12.5, "EUR"),
-    "NL": (52.1, 5.3, "EUR"),
-    "GB": (53.0, -1.5, "GBP"),
-    "US": (39.8, -98.6, "USD"),
-    "CA": (56.1, -106.3, "CAD"),
-    "BR": (-14.2, -51.9, "BRL"),
-    "JP": (36.2, 138.3, "JPY"),
-    "SG": (1.35, 103.8, "SGD"),
-    "AU": (-25.3, 133.8, "AUD"),
-    "IN": (20.6, 79.0, "INR"),
-    "ZA": (-30.6, 22.9, "ZAR"),
-    "MX": (23.6, -102.6, "MXN"),
-}
-CATEGORIES = [
-    "grocery",
-    "fuel",
-    "restaurant",
-    "electronics",
-    "travel",
-    "apparel",
-    "pharmacy",
-    "online_services",
-    "gift_cards",
-    "home",
-]
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    cos = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(
-        math.radians(lon2 - lon1)
-    )
-    return 6371.0 * math.acos(max(-1.0, min(1.0, cos)))
+from domain.fraud.events import FraudLabel, FraudPattern, MerchantScenario, Transaction
+from domain.fraud.merchant_breaches import Merchant, MerchantBreaches, merchant_pool
+from domain.fraud.places import COUNTRIES, distance_km
 
 
 @dataclass
@@ -73,7 +44,7 @@ class Customer:
     customer_id: str
     card_id: str
     home: str
-    merchants: list[tuple[str, str, float, float]]  # id, category, lat, lon
+    merchants: list[Merchant]
     median_amount: float
 
 
@@ -88,8 +59,12 @@ class Pending:
 class StreamStats:
     events: int = 0
     malformed: int = 0
+    history_events: int = 0  # before the live part
+    live_start: datetime | None = None  # the event time the live part began at
     scenarios: dict[FraudPattern, int] = field(default_factory=dict)
-    labels: list[FraudLabel] = field(default_factory=list)
+    labels: list[FraudLabel] = field(default_factory=list)  # of the card patterns
+    merchant_breaches: int = 0
+    breached_charges: int = 0  # each labelled merchant_compromise
     seconds: float = 0.0
 
 
@@ -112,6 +87,8 @@ class TransactionStream:
         fraud_share: float,
         malformed_share: float,
         start: datetime,
+        breaches_per_day: float = 0.5,
+        breach_days: float = 14,
     ):
         self.run_id = run_id
         self.rng = random.Random(seed)
@@ -122,21 +99,24 @@ class TransactionStream:
         self.sequence = 0
         self.queue: list[Pending] = []
         self.labels: list[FraudLabel] = []
+        self.breach_labels: list[FraudLabel] = []
+        self.history_events = 0
+        self.merchants = {
+            country: merchant_pool(self.rng, country, (lat, lon))
+            for country, (lat, lon, _) in COUNTRIES.items()
+        }
+        self.breaches = MerchantBreaches(
+            self.rng,
+            [m.merchant_id for pool in self.merchants.values() for m in pool],
+            breaches_per_day,
+            breach_days,
+        )
         # enough cards that a legitimate card sees well under one charge a minute
         self.customers = [self._customer(i) for i in range(max(5000, int(rate * 150)))]
 
     def _customer(self, index: int) -> Customer:
         home = self.rng.choice(list(COUNTRIES))
-        lat, lon, _ = COUNTRIES[home]
-        merchants = [
-            (
-                f"m-{home}-{self.rng.randrange(10**6):06d}",
-                self.rng.choice(CATEGORIES),
-                lat + self.rng.uniform(-1.2, 1.2),
-                lon + self.rng.uniform(-1.2, 1.2),
-            )
-            for _ in range(self.rng.randint(3, 8))
-        ]
+        merchants = self.rng.sample(self.merchants[home], self.rng.randint(3, 8))
         return Customer(
             f"cust-{self.run_id}-{index}",
             f"card-{self.run_id}-{index}",
@@ -150,7 +130,7 @@ class TransactionStream:
         customer: Customer,
         at: datetime,
         amount: float,
-        merchant: tuple[str, str, float, float] | None = None,
+        merchant: Merchant | None = None,
         country: str | None = None,
         card_id: str | None = None,
     ) -> Transaction:
@@ -161,13 +141,13 @@ class TransactionStream:
             txn_id=f"t-{self.run_id}-{self.sequence}",
             card_id=card_id or customer.card_id,
             customer_id=customer.customer_id,
-            merchant_id=merchant[0],
-            merchant_category=merchant[1],
+            merchant_id=merchant.merchant_id,
+            merchant_category=merchant.category,
             amount=Decimal(f"{max(amount, 0.5):.2f}"),
             currency=COUNTRIES[country][2],
             country=country,
-            lat=round(merchant[2], 4),
-            lon=round(merchant[3], 4),
+            lat=round(merchant.lat, 4),
+            lon=round(merchant.lon, 4),
             channel="ecom" if self.rng.random() < 0.3 else "pos",
             event_time=at,
         )
@@ -175,7 +155,8 @@ class TransactionStream:
     def schedule(self, transaction: Transaction) -> None:
         heapq.heappush(self.queue, Pending(transaction.event_time, self.sequence, transaction))
 
-    def _inject(self, at: datetime, index: int) -> None:
+    def _inject(self, at: datetime) -> None:
+        index = len(self.labels)
         victim = self.rng.choice(self.customers)
         card = f"card-{self.run_id}-fraud-{index}"  # a compromised card, used only by the fraudster
         pattern = self.rng.choice(list(FraudPattern))
@@ -216,7 +197,9 @@ class TransactionStream:
             where = merchant
             if country is not None:
                 lat, lon, _ = COUNTRIES[country]
-                where = (f"m-{country}-{self.rng.randrange(10**6):06d}", "electronics", lat, lon)
+                where = Merchant(
+                    f"m-{country}-{self.rng.randrange(10**6):06d}", "electronics", lat, lon
+                )
             txn = self._txn(victim, at + timedelta(seconds=seconds), amount, where, country, card)
             txns.append(txn)
             self.schedule(txn)
@@ -231,16 +214,29 @@ class TransactionStream:
             )
         )
 
+    def history(self, days: float, per_day: float) -> Iterator[Transaction]:
+        """Traffic over `days` before the start, `per_day` charges a day, in event-time order,
+        with its card scenarios (injected at the stream's share) and merchant breaches."""
+        count = int(days * per_day)
+        for slot in range(count):
+            at = self.start - timedelta(days=days) + timedelta(days=slot / per_day)
+            while self.queue and self.queue[0].event_time <= at:
+                yield heapq.heappop(self.queue).transaction
+            if self.rng.random() < self.fraud_share:
+                self._inject(at)
+            self._legitimate(at)
+            self.history_events += 1
+        while self.queue and self.queue[0].event_time < self.start:
+            yield heapq.heappop(self.queue).transaction
+
     def events(self, count: int) -> Iterator[Transaction]:
         """`count` legitimate slots in event-time order, with the scenarios they trigger."""
-        fraud_index = 0
         for slot in range(count):
             at = self.start + timedelta(seconds=slot / self.rate)
             while self.queue and self.queue[0].event_time <= at:
                 yield heapq.heappop(self.queue).transaction
             if self.rng.random() < self.fraud_share:
-                self._inject(at, fraud_index)
-                fraud_index += 1
+                self._inject(at)
             self._legitimate(at)
         # keep ordinary traffic flowing past the last scenario, as a live stream would: the
         # detector's event-time clock (its watermark) only moves with new events
@@ -259,7 +255,22 @@ class TransactionStream:
     def _legitimate(self, at: datetime) -> None:
         customer = self.rng.choice(self.customers)
         amount = self.rng.lognormvariate(math.log(customer.median_amount), 0.8)
-        self.schedule(self._txn(customer, at, amount))
+        merchant = self.rng.choice(customer.merchants)
+        txn = self._txn(customer, at, amount, merchant)
+        self.schedule(txn)
+        self.breaches.at(at)
+        breach = self.breaches.breach_of(merchant.merchant_id, at)
+        if breach is not None:
+            self.breach_labels.append(
+                FraudLabel(
+                    scenario_id=f"s-{self.run_id}-breach{breach.index}-{txn.txn_id}",
+                    pattern=MerchantScenario.MERCHANT_COMPROMISE,
+                    card_id=txn.card_id,
+                    txn_ids=[txn.txn_id],
+                    first_event_time=at,
+                    last_event_time=at,
+                )
+            )
 
     def malformed(self) -> bytes:
         kind = self.rng.randrange(4)
@@ -310,6 +321,10 @@ def produce(
     inject: queue.Queue[Callable[[datetime], list[Transaction]]] | None = None,
     progress: Callable[[StreamProgress], None] | None = None,
     progress_every_s: float = 10.0,
+    history_days: float = 0.0,
+    history_per_day: float = 2500.0,
+    breaches_per_day: float = 0.5,
+    breach_days: float = 14.0,
 ) -> StreamStats:
     """Send the stream to Kafka and store its labels; returns what was sent.
 
@@ -318,9 +333,18 @@ def produce(
     takes extra transactions while the stream runs: each item builds them from an event time
     just after the stream's current one, and they join the stream in event-time order (sent
     through another producer, with their own clock, they could arrive behind the detector's
-    watermark and be dropped as late). `progress` is called every `progress_every_s`."""
+    watermark and be dropped as late). `progress` is called every `progress_every_s`.
+    `history_days` of ordinary traffic at `history_per_day` charges a day come first, ending at
+    `start`; merchants are breached `breaches_per_day` times a day, for `breach_days` each."""
     stream = TransactionStream(
-        run_id, seed, rate, fraud_share, malformed_share, start or datetime.now(UTC)
+        run_id,
+        seed,
+        rate,
+        fraud_share,
+        malformed_share,
+        start or datetime.now(UTC),
+        breaches_per_day,
+        breach_days,
     )
     # building the population takes seconds: the clock starts when the first event leaves
     start = stream.start = start or datetime.now(UTC)
@@ -330,7 +354,16 @@ def produce(
     stats = StreamStats()
     began = time.monotonic()
     report_at = began + progress_every_s
-    for txn in stream.events(int(rate * duration_s)):
+
+    def live() -> Iterator[Transaction]:
+        nonlocal start, began
+        if realtime and history_days:  # the history took a while to send: now is the start
+            start = stream.start = datetime.now(UTC)
+            began = time.monotonic()
+        yield from stream.events(int(rate * duration_s))
+
+    traffic = itertools.chain(stream.history(history_days, history_per_day), live())
+    for txn in traffic:
         if progress is not None and time.monotonic() >= report_at:
             report_at += progress_every_s
             complete = sum(label.last_event_time <= txn.event_time for label in stream.labels)
@@ -354,9 +387,12 @@ def produce(
     sender.flush(60)
     stats.seconds = time.monotonic() - began
     stats.labels = stream.labels
-    for label in stream.labels:
-        stats.scenarios[label.pattern] = stats.scenarios.get(label.pattern, 0) + 1
-    store_labels(settings.postgres_dsn, run_id, stream.labels)
+    stats.scenarios = dict(Counter(FraudPattern(label.pattern) for label in stream.labels))
+    stats.history_events = stream.history_events
+    stats.live_start = stream.start
+    stats.merchant_breaches = len(stream.breaches.started)
+    stats.breached_charges = len(stream.breach_labels)
+    store_labels(settings.postgres_dsn, run_id, stream.labels + stream.breach_labels)
     return stats
 
 

@@ -130,8 +130,15 @@ async def test_the_detector_is_scored_against_the_ground_truth(report: DemoRepor
     assert evaluation is not None
     assert report.stream is not None
     assert report.stream.labels
-    # the injected scenarios plus the demo's own card testing on the attacked cards
-    assert evaluation.overall.labels == len(report.stream.labels) + SHORT.attacked_cards
+    # the live part's injected scenarios plus the demo's own card testing on the attacked cards
+    live_start = report.stream.live_start
+    assert live_start is not None
+    live = [s for s in report.stream.labels if s.first_event_time >= live_start]
+    assert evaluation.overall.labels == len(live) + SHORT.attacked_cards
+    # the breached merchants' charges: labelled, and said to be no CEP pattern
+    assert report.stream.merchant_breaches >= 1
+    assert report.stream.breached_charges > 0
+    assert "merchant_compromise" in evaluation.not_cep_patterns
     assert evaluation.overall.recall >= DETECTION_PROMISE
     assert evaluation.overall.precision >= DETECTION_PROMISE
     assert report.shortfalls() == []
@@ -142,6 +149,12 @@ async def test_the_pipeline_promotes_and_the_champion_scores_new_orders(
 ) -> None:
     assert report.pipeline is not None
     assert report.pipeline.decision is PipelineDecision.PROMOTED
+    # the model is judged on the test period against both baselines, and the breached
+    # merchants' charges in it are a scenario of their own
+    evaluation = report.pipeline.training.evaluation
+    assert evaluation is not None
+    assert set(evaluation.models) >= {"candidate", "logistic_regression", "random_forest"}
+    assert "merchant_compromise" in evaluation.models["candidate"].recall_by_scenario
     champion = report.pipeline.champion
     assert any(
         version == champion and "champion" in aliases for version, *_, aliases in report.models

@@ -27,6 +27,12 @@ class DemoConfig(BaseModel):
     stream_rate: float = Field(default=200, gt=0, description="transactions per second")
     stream_seconds: float = Field(default=90, gt=0, description="length of the live stream")
     fraud_share: float = Field(default=0.02, ge=0, le=1, description="scenarios per event")
+    # the merchants' fraud share is known a label delay (7 days) late, over windows of up to
+    # 30 days: the live stream needs that much past for the merchant-risk features to work
+    history_days: float = Field(
+        default=40, ge=0, description="days of traffic before the live stream"
+    )
+    history_per_day: float = Field(default=2500, gt=0, description="charges a day in the history")
     seed: int = 7
     trials: int = Field(default=4, ge=1, description="hyperparameter candidates in training")
     promotion_margin: float = 0.005
