@@ -28,6 +28,9 @@ def demo(
     orders: Annotated[int, typer.Option(help="Ordinary orders in the batch.")] = 16,
     stream_rate: Annotated[float, typer.Option(help="Transactions per second.")] = 200,
     stream_seconds: Annotated[float, typer.Option(help="Length of the live stream.")] = 90,
+    history_days: Annotated[
+        float, typer.Option(help="Days of past traffic sent before the live stream (0: none).")
+    ] = 40,
     trials: TrialsOption = 4,
 ) -> None:
     """The whole story: fraud monitor, live stream, orders through the saga, the feature
@@ -39,7 +42,11 @@ def demo(
     setup_logging()
     settings = get_settings()
     config = DemoConfig(
-        orders=orders, stream_rate=stream_rate, stream_seconds=stream_seconds, trials=trials
+        orders=orders,
+        stream_rate=stream_rate,
+        stream_seconds=stream_seconds,
+        history_days=history_days,
+        trials=trials,
     )
     began = time.monotonic()
     if local_stack:

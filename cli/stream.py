@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -58,7 +59,8 @@ def stream_generate(
         f" merchants breached, {stats.breached_charges} charges there labelled"
         " merchant_compromise"
     )
-    console.print(f"evaluate with: ./hybrid stream evaluate {run}")
+    since = f" --since {stats.live_start.isoformat()}" if history_days and stats.live_start else ""
+    console.print(f"evaluate with: ./hybrid stream evaluate {run}{since}")
 
 
 @app.command("import")
@@ -134,11 +136,20 @@ def stream_import(
 
 
 @app.command("evaluate")
-def stream_evaluate(run_id: str) -> None:
+def stream_evaluate(
+    run_id: str,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"],
+            help="Score only scenarios from then on (the live part after a history).",
+        ),
+    ] = None,
+) -> None:
     """Precision, recall and detection latency of the alerts for one generator run."""
     from domain.fraud.evaluation import evaluate
 
-    for line in evaluate(get_settings().postgres_dsn, run_id).lines():
+    for line in evaluate(get_settings().postgres_dsn, run_id, since).lines():
         console.print(line, highlight=False)
 
 

@@ -24,6 +24,7 @@ import json
 import math
 import queue
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -325,6 +326,7 @@ def produce(
     history_per_day: float = 2500.0,
     breaches_per_day: float = 0.5,
     breach_days: float = 14.0,
+    live: threading.Event | None = None,
 ) -> StreamStats:
     """Send the stream to Kafka and store its labels; returns what was sent.
 
@@ -335,7 +337,8 @@ def produce(
     through another producer, with their own clock, they could arrive behind the detector's
     watermark and be dropped as late). `progress` is called every `progress_every_s`.
     `history_days` of ordinary traffic at `history_per_day` charges a day come first, ending at
-    `start`; merchants are breached `breaches_per_day` times a day, for `breach_days` each."""
+    `start`; merchants are breached `breaches_per_day` times a day, for `breach_days` each.
+    `live` is set once the history is sent and the live part begins."""
     stream = TransactionStream(
         run_id,
         seed,
@@ -355,14 +358,16 @@ def produce(
     began = time.monotonic()
     report_at = began + progress_every_s
 
-    def live() -> Iterator[Transaction]:
+    def live_part() -> Iterator[Transaction]:
         nonlocal start, began
         if realtime and history_days:  # the history took a while to send: now is the start
             start = stream.start = datetime.now(UTC)
             began = time.monotonic()
+        if live is not None:
+            live.set()
         yield from stream.events(int(rate * duration_s))
 
-    traffic = itertools.chain(stream.history(history_days, history_per_day), live())
+    traffic = itertools.chain(stream.history(history_days, history_per_day), live_part())
     for txn in traffic:
         if progress is not None and time.monotonic() >= report_at:
             report_at += progress_every_s

@@ -69,6 +69,7 @@ class Demo:
         self.report = DemoReport(self.run_id)
         # transactions the demo adds to the live stream (the attacks on its cards)
         self.injections: queue.Queue[Callable[[datetime], list[Transaction]]] = queue.Queue()
+        self.live = threading.Event()  # the stream's history is sent, its live part begins
 
     async def run(self) -> DemoReport:
         settings, config = self.settings, self.config
@@ -97,6 +98,9 @@ class Demo:
             f" fraud, run {self.run_id}",
         )
         stream = asyncio.create_task(asyncio.to_thread(self.produce_stream))
+        await asyncio.to_thread(self.live.wait)  # the history is sent (or the stream failed)
+        if stream.done():
+            stream.result()  # the stream failed before its live part: its error
         streaming_since = time.monotonic()
         await asyncio.sleep(3)  # the stream is flowing when the orders arrive
 
@@ -207,25 +211,29 @@ class Demo:
 
     def produce_stream(self) -> StreamStats:
         config = self.config
-        return produce(
-            self.settings,
-            self.settings.transactions_topic,
-            run_id=self.run_id,
-            seed=config.seed,
-            rate=config.stream_rate,
-            duration_s=config.stream_seconds,
-            fraud_share=config.fraud_share,
-            realtime=True,
-            history_days=config.history_days,
-            history_per_day=config.history_per_day,
-            inject=self.injections,
-            progress=self.stream_progress,
-        )
+        try:
+            return produce(
+                self.settings,
+                self.settings.transactions_topic,
+                run_id=self.run_id,
+                seed=config.seed,
+                rate=config.stream_rate,
+                duration_s=config.stream_seconds,
+                fraud_share=config.fraud_share,
+                realtime=True,
+                history_days=config.history_days,
+                history_per_day=config.history_per_day,
+                inject=self.injections,
+                live=self.live,
+                progress=self.stream_progress,
+            )
+        finally:
+            self.live.set()  # whoever waits for the live part is not left waiting
 
     def stream_progress(self, progress: StreamProgress) -> None:
         self.say(
             f"      {progress.events} transactions sent (event time "
-            f"{progress.event_time:%H:%M:%S}); scenarios: {progress.scenarios_complete} "
+            f"{progress.event_time:%Y-%m-%d %H:%M:%S}); scenarios: {progress.scenarios_complete} "
             f"complete, {progress.scenarios_open} still running"
         )
 
