@@ -86,7 +86,9 @@ def print_report(report: DemoReport) -> None:
                 f"{pattern.precision:.3f}",
                 f"{pattern.recall:.3f}",
             )
-        console.print(detection, *report.evaluation.notes(), highlight=False)
+        console.print(detection)
+        for note in report.evaluation.notes():
+            console.print(note, highlight=False)
     models = Table("model version", "holdout PR-AUC", "precision@budget", "aliases")
     for version, pr_auc, precision, aliases in report.models:
         models.add_row(version, f"{pr_auc:.3f}", f"{precision:.3f}", aliases)
