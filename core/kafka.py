@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -148,10 +149,7 @@ def read_to_end(
     received: list[tuple[str | None, str]] = []
     try:
         partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {
-            p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        }
+        ends = _high_watermarks(settings, topic, partitions)
         reader.assign([TopicPartition(topic, p, 0) for p in partitions])
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -162,6 +160,23 @@ def read_to_end(
     finally:
         reader.close()
     return received
+
+
+def _high_watermarks(settings: Settings, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    """Each partition's high watermark, asked without isolation: a read_committed consumer is
+    told the last stable offset instead, which stays behind a transaction the producer has
+    committed until the broker has written its markers (0 on a new topic, right after an import
+    committed: nothing would be read)."""
+    probe = consumer(
+        settings, f"ends-{uuid.uuid4().hex[:8]}", **{"isolation.level": "read_uncommitted"}
+    )
+    try:
+        return {
+            p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+    finally:
+        probe.close()
 
 
 def poll_into(reader: Consumer, received: list[tuple[str | None, str]]) -> None:

@@ -11,7 +11,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contract import implements
-from core.engines.lifecycle import EngineJob, failure_excerpt, log_tail, summary_line
+from core.engines.lifecycle import (
+    EngineJob,
+    failure_excerpt,
+    log_tail,
+    progress_line,
+    summary_line,
+)
 from core.engines.ray_jobs import RayJob
 from core.engines.spark import SparkApplication
 from core.observability import count_job_state
@@ -36,7 +42,7 @@ async def supervise(job: EngineJob, pool: AsyncConnectionPool, poll_s: float = 2
                     "submission_id": job.submission_id,
                     "attached": attached,
                     "log_lines": len(lines),
-                    "last_line": lines[-1][-300:] if lines else "",
+                    "last_line": progress_line(lines)[-300:],
                 }
             )
             await asyncio.sleep(poll_s)

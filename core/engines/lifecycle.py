@@ -4,7 +4,11 @@ log, stop it."""
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Protocol
+
+# the jobs' own progress lines start with their name in brackets (`[train] trial 2/4`)
+OWN_PROGRESS_LINE = re.compile(r"^\[[a-z_]+\] ")
 
 JobState = Literal["RUNNING", "SUCCEEDED", "FAILED", "STOPPED", "MISSING"]
 
@@ -34,6 +38,15 @@ def summary_line(logs: str) -> str:
         if line.startswith("{") and line.rstrip().endswith("}"):
             return line
     raise EngineJobFailed("the job printed no JSON summary")
+
+
+def progress_line(lines: list[str]) -> str:
+    """The job's own last progress line, not the engine's or a library's log lines around it
+    (Spark's log4j, Ray Data's progress bars); "" until the job has said something."""
+    for line in reversed(lines):
+        if OWN_PROGRESS_LINE.match(line):
+            return line
+    return ""
 
 
 def log_tail(logs: str, max_chars: int = 20_000) -> str:
