@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -107,9 +106,14 @@ def create_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
     return name
 
 
-def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
-    """Each partition's (low, high) offsets."""
-    reader = consumer(settings, "offsets")
+def watermarks(
+    settings: Settings, topic: str, *, stable: bool = True
+) -> dict[int, tuple[int, int]]:
+    """Each partition's (low, high) offsets. `stable`: high is the last stable offset, short of
+    any transaction still open (a read_committed consumer is told that one); else the high
+    watermark, which lags no committed transaction while the broker writes its markers."""
+    isolation = "read_committed" if stable else "read_uncommitted"
+    reader = consumer(settings, "offsets", **{"isolation.level": isolation})
     try:
         try:
             metadata = reader.list_topics(topic, timeout=10).topics[topic]
@@ -148,9 +152,10 @@ def read_to_end(
     reader = consumer(settings, f"read-{uuid.uuid4().hex[:8]}", **{"isolation.level": isolation})
     received: list[tuple[str | None, str]] = []
     try:
-        partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = _high_watermarks(settings, topic, partitions)
-        reader.assign([TopicPartition(topic, p, 0) for p in partitions])
+        # the high watermark: a read_committed position reaches it once a committed
+        # transaction's markers are written, while the last stable offset may still lag
+        ends = {p: high for p, (_, high) in watermarks(settings, topic, stable=False).items()}
+        reader.assign([TopicPartition(topic, p, 0) for p in ends])
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             positions = {tp.partition: tp.offset for tp in reader.position(reader.assignment())}
@@ -160,23 +165,6 @@ def read_to_end(
     finally:
         reader.close()
     return received
-
-
-def _high_watermarks(settings: Settings, topic: str, partitions: Iterable[int]) -> dict[int, int]:
-    """Each partition's high watermark, asked without isolation: a read_committed consumer is
-    told the last stable offset instead, which stays behind a transaction the producer has
-    committed until the broker has written its markers (0 on a new topic, right after an import
-    committed: nothing would be read)."""
-    probe = consumer(
-        settings, f"ends-{uuid.uuid4().hex[:8]}", **{"isolation.level": "read_uncommitted"}
-    )
-    try:
-        return {
-            p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        }
-    finally:
-        probe.close()
 
 
 def poll_into(reader: Consumer, received: list[tuple[str | None, str]]) -> None:

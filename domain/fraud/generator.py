@@ -11,9 +11,9 @@ dead-letter path.
 Events leave in event-time order. `realtime=True` paces them on the wall clock (event time =
 time of sending, for latency measurements); otherwise they go as fast as the producer can take
 them, with a synthetic clock advancing 1/rate per event. A stream may begin with days of
-history before its start: ordinary traffic and merchant breaches only, sent as fast as it goes,
-so that the features over days (and the merchants' fraud share, known a label delay late) have
-a past to look at.
+history before its start (its traffic, card scenarios and merchant breaches), sent as fast as
+it goes, so that the features over days (and the merchants' fraud share, known a label delay
+late) have a past to look at.
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ class Pending:
 class StreamStats:
     events: int = 0
     malformed: int = 0
-    history_events: int = 0  # before the live part
     live_start: datetime | None = None  # the event time the live part began at
     scenarios: dict[FraudPattern, int] = field(default_factory=dict)
     labels: list[FraudLabel] = field(default_factory=list)  # of the card patterns
@@ -393,7 +392,6 @@ def produce(
     stats.seconds = time.monotonic() - began
     stats.labels = stream.labels
     stats.scenarios = dict(Counter(FraudPattern(label.pattern) for label in stream.labels))
-    stats.history_events = stream.history_events
     stats.live_start = stream.start
     stats.merchant_breaches = len(stream.breaches.started)
     stats.breached_charges = len(stream.breach_labels)

@@ -73,9 +73,6 @@ class MerchantBreaches:
         while self.next_start <= when:
             self._start(self.next_start)
             self.next_start += self._gap()
-        for merchant_id, breach in list(self.active.items()):
-            if breach.end <= when:
-                del self.active[merchant_id]
 
     def breach_of(self, merchant_id: str, when: datetime) -> Breach | None:
         breach = self.active.get(merchant_id)
@@ -85,6 +82,8 @@ class MerchantBreaches:
         return timedelta(days=self.rng.expovariate(self.per_day))
 
     def _start(self, when: datetime) -> None:
+        # breaches that ended are dropped here, not on every charge: breach_of checks the time
+        self.active = {m: b for m, b in self.active.items() if b.end > when}
         idle = [m for m in self.merchants if m not in self.active]
         if not idle:
             return
